@@ -1,0 +1,70 @@
+import type { Firestore } from 'firebase-admin/firestore';
+import type { Config } from '../config/schema.js';
+import type { EventPublisher } from '../shared/events.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { RedisClient } from '../shared/redis.js';
+import type { RegistryRouter } from '../registry/router.js';
+import type { TaskRegistry } from '../registry/types.js';
+import type { RegistryModeDecider } from '../flags/registryMode.js';
+
+/**
+ * Enqueues and controls background tasks (implemented in src/workers; CONTRACT §4 TASK.*).
+ * Methods return the contract's result objects.
+ */
+export interface TaskService {
+  startDocumentAnalysis(a: { user_id: string; document_data: Record<string, unknown>; job_id: string; company_id?: string | null }): Promise<Record<string, unknown>>;
+  startVectorComputation(a: { user_id: string; documents: unknown[]; collection_name: string; company_id?: string | null }): Promise<Record<string, unknown>>;
+  startLlmConversation(a: { user_id: string; company_id: string; prompt: string; conversation_id: string | null; model: string | null; temperature: number }): Promise<Record<string, unknown>>;
+  getTaskStatus(taskId: string): Promise<Record<string, unknown>>;
+  cancelTask(taskId: string): Promise<Record<string, unknown>>;
+  listUserTasks(userId: string, status: string | null): Promise<Array<Record<string, unknown>>>;
+  queryVectors?(a: { collection_name: string; query: string; top_k: number }): Promise<Array<Record<string, unknown>>>;
+}
+
+/** Listener bookkeeping and on-demand watchers (implemented in src/listeners; CONTRACT §4, §7). */
+export interface ListenerService {
+  checkListenerStatus(a: ListenerArgs): Promise<Record<string, unknown>>;
+  registerListener(a: ListenerArgs & { mode: string | null }): Promise<Record<string, unknown>>;
+  unregisterListener(a: ListenerArgs): Promise<Record<string, unknown> | boolean>;
+  updateListenerHeartbeat(a: ListenerArgs): Promise<Record<string, unknown> | boolean>;
+  listUserListeners(a: { user_id: string; include_expired: boolean }): Promise<Array<Record<string, unknown>> | Record<string, unknown>>;
+  cleanupUserListeners(a: { user_id: string; listener_types: string[] | null }): Promise<Record<string, unknown> | number>;
+  startWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
+  stopWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
+}
+
+export interface ListenerArgs {
+  user_id: string;
+  listener_type: 'chat' | 'notif' | 'msg' | 'workflow';
+  space_code: string | null;
+  thread_key: string | null;
+}
+
+/** Health of one dependency for /healthz, /readyz and /debug. */
+export interface DependencyCheck {
+  name: string;
+  /** Required dependencies make /readyz fail; optional ones only mark /healthz degraded. */
+  required: boolean;
+  check(): Promise<{ ok: boolean; detail?: string; latency_ms?: number }>;
+}
+
+/** Everything RPC methods and ops routes may use; built once by the composition root. */
+export interface ServiceDeps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  redis: RedisClient;
+  firestore: Firestore | undefined;
+  registry: RegistryRouter;
+  taskRegistry: TaskRegistry;
+  decider: RegistryModeDecider;
+  publisher: EventPublisher;
+  tasks?: TaskService;
+  listeners?: ListenerService;
+  /** Extra health checks (queue Redis, listeners…) added by the roles that run. */
+  checks: DependencyCheck[];
+  /** Counts for /healthz: filled by the listeners when they run in this process. */
+  listenerCounts?: () => { listeners_count: number; workflow_listeners_count: number };
+  startedAt: number;
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { invalidArgs } from '../../shared/errors.js';
+import type { RpcMethod } from './types.js';
+
+/** Renders zod issues as "name: what was wrong" lines for INVALID_ARGS. */
+export function describeIssues(error: z.ZodError): { message: string; details: Record<string, unknown> } {
+  const problems = error.issues.map((i) => {
+    const path = i.path.map(String).join('.') || '(arguments)';
+    if (i.code === 'unrecognized_keys') return { argument: i.keys.join(', '), problem: `unknown argument(s): ${i.keys.join(', ')}` };
+    return { argument: path, problem: i.message };
+  });
+  return {
+    message: problems.map((p) => (p.problem.startsWith(p.argument) || p.problem.startsWith('unknown') ? p.problem : `${p.argument}: ${p.problem}`)).join('; '),
+    details: { problems },
+  };
+}
+
+/**
+ * Merges positional `args` and keyword `kwargs` by the schema's key order, then validates.
+ * A name given both ways, too many positional values, or unknown keywords are INVALID_ARGS.
+ */
+export function bindArgs(method: RpcMethod, args: unknown[], kwargs: Record<string, unknown>, callerUserId: string | undefined): unknown {
+  const names = Object.keys(method.args.shape);
+  if (args.length > names.length) {
+    throw invalidArgs(`${method.name} takes at most ${names.length} positional argument(s) (${names.join(', ') || 'none'}), got ${args.length}`);
+  }
+  const merged: Record<string, unknown> = {};
+  args.forEach((v, i) => {
+    merged[names[i] as string] = v;
+  });
+  for (const [k, v] of Object.entries(kwargs)) {
+    if (k in merged) throw invalidArgs(`${k}: given both positionally and by keyword`, { argument: k });
+    merged[k] = v;
+  }
+  if (names.includes('user_id') && merged.user_id === undefined && callerUserId !== undefined) merged.user_id = callerUserId;
+  const parsed = method.args.strict().safeParse(merged);
+  if (!parsed.success) {
+    const { message, details } = describeIssues(parsed.error);
+    throw invalidArgs(message, details);
+  }
+  return parsed.data;
+}
+
+export function isReadOnly(method: RpcMethod): boolean {
+  if (method.readOnly !== undefined) return method.readOnly;
+  const short = method.name.split('.').pop() ?? '';
+  return /^(get|list|check)_/.test(short);
+}
+
+/** For GET /rpc/methods: argument names, JSON types, required-ness. */
+export function describeMethod(method: RpcMethod): Record<string, unknown> {
+  const json = z.toJSONSchema(method.args, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
+  const required = new Set(json.required ?? []);
+  return {
+    name: method.name,
+    description: method.description,
+    read_only: isReadOnly(method),
+    args: Object.keys(method.args.shape).map((name) => ({
+      name,
+      required: required.has(name),
+      schema: json.properties?.[name] ?? {},
+    })),
+  };
+}

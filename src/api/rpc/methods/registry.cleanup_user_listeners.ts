@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { defineMethod, id } from '../types.js';
+import { listenerService } from '../services.js';
+
+export default defineMethod({
+  name: 'REGISTRY.cleanup_user_listeners',
+  description: "Removes the user's listeners (all, or only the given types) and stops their watchers.",
+  args: z.object({
+    user_id: id('user_id'),
+    listener_types: z.array(z.enum(['chat', 'notif', 'msg', 'workflow'])).nullish().transform((v) => v ?? null),
+  }),
+  handler: (a, ctx) => listenerService(ctx.deps).cleanupUserListeners(a),
+});

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+import { defineMethod, id, optionalId } from '../types.js';
+
+export default defineMethod({
+  name: 'REGISTRY.heartbeat',
+  description: 'Refreshes presence: registry TTLs and the Firestore heartbeat_at Timestamp.',
+  args: z.object({ user_id: id('user_id'), session_id: optionalId('session_id') }),
+  handler: (a, ctx) => ctx.deps.registry.heartbeat(a.user_id, a.session_id),
+});

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { defineMethod, id } from '../types.js';
+import { listenerService } from '../services.js';
+
+export default defineMethod({
+  name: 'REGISTRY.list_user_listeners',
+  description: "The user's listeners (expired ones only when include_expired).",
+  args: z.object({ user_id: id('user_id'), include_expired: z.boolean().default(false) }),
+  handler: (a, ctx) => listenerService(ctx.deps).listUserListeners(a),
+});

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+import { defineMethod, id } from '../types.js';
+
+export default defineMethod({
+  name: 'UNIFIED_REGISTRY.get_company_active_users',
+  description: 'User ids active in the company within the heartbeat TTL.',
+  args: z.object({ company_id: id('company_id') }),
+  handler: (a, ctx) => ctx.deps.registry.getCompanyActiveUsers(a.company_id, ctx.userId),
+});

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+import { defineMethod, id } from '../types.js';
+
+export default defineMethod({
+  name: 'UNIFIED_REGISTRY.get_task_registry',
+  description: 'The task document, or null.',
+  args: z.object({ task_id: id('task_id') }),
+  handler: (a, ctx) => ctx.deps.taskRegistry.getTaskRegistry(a.task_id),
+});

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AppError, isDependencyError, toErrorBody, type ErrorCode } from '../../shared/errors.js';
+import type { ServiceDeps } from '../deps.js';
+import type { Logger } from '../../shared/logger.js';
+import { assertServiceToken } from '../auth.js';
+import { bindArgs, describeIssues, describeMethod, isReadOnly } from './bind.js';
+import { Idempotency } from './idempotency.js';
+import type { RpcMethod } from './types.js';
+
+const Envelope = z.object({
+  api_version: z.string({ error: 'api_version is required (string)' }).max(32),
+  method: z.string({ error: 'method is required (string)' }).min(1).max(128),
+  args: z.array(z.unknown(), { error: 'args must be an array' }).max(64).default([]),
+  kwargs: z.record(z.string(), z.unknown(), { error: 'kwargs must be an object' }).default({}),
+  user_id: z.string({ error: 'user_id must be a string' }).max(128).nullish(),
+  session_id: z.string({ error: 'session_id must be a string' }).max(256).nullish(),
+  idempotency_key: z.string({ error: 'idempotency_key is required (string)' }).min(1, 'idempotency_key must not be empty').max(256),
+  timeout_ms: z.number({ error: 'timeout_ms must be an integer' }).int('timeout_ms must be an integer').min(1).max(300_000).nullish(),
+  trace_id: z.string({ error: 'trace_id must be a string' }).max(128).regex(/^[\w.:@-]+$/, 'trace_id may contain only letters, digits and _ . : @ -').nullish(),
+  reply_to: z.string({ error: 'reply_to must be a string' }).min(1).max(256).nullish(),
+});
+type Envelope = z.infer<typeof Envelope>;
+
+const ok = (data: unknown) => JSON.stringify({ ok: true, data: data === undefined ? null : data });
+const fail = (err: AppError) => JSON.stringify({ ok: false, error: toErrorBody(err) });
+
+function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const ctrl = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work(ctrl.signal),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ctrl.abort();
+        reject(new AppError('TIMEOUT', `no answer within timeout_ms=${ms}`));
+      }, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Turns anything a handler threw into the envelope's vocabulary; unknown errors become INTERNAL. */
+export function normaliseError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isDependencyError(err)) return new AppError('UNAVAILABLE', 'a dependency is unavailable; retry later', undefined, 503);
+  return new AppError('INTERNAL', 'internal error; see the service log with this trace id');
+}
+
+/** POST /rpc and GET /rpc/methods (CONTRACT §3). */
+export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, methods: ReadonlyMap<string, RpcMethod>): void {
+  const { config, metrics } = deps;
+  const idemp = new Idempotency(deps.redis, config.rpc.idempTtlSeconds);
+  const disabled = new Set(config.rpc.idempDisableMethods);
+  const requests = metrics.counter('rpc_requests_total', 'RPC calls by method and result code', ['method', 'code']);
+  const duration = metrics.histogram('rpc_duration_seconds', 'RPC handling time', ['method'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15]);
+  const replays = metrics.counter('rpc_idempotent_replays_total', 'Responses served from the idempotency store', ['method']);
+  const bypassed = metrics.counter('rpc_idempotency_bypassed_total', 'Calls run without idempotency because its store failed', ['method']);
+  const forbiddenReplyPrefixes = [config.channelPrefix, config.chatChannelPrefix].filter(Boolean);
+  const catalogue = [...methods.values()].map(describeMethod);
+
+  app.get('/rpc/methods', async () => ({ ok: true, data: { api_version: config.rpc.apiVersion, methods: catalogue } }));
+
+  app.post('/rpc', {
+    onRequest: async (req) => assertServiceToken(req.headers.authorization, config.serviceToken),
+    handler: async (req: FastifyRequest, reply: FastifyReply) => {
+      const started = process.hrtime.bigint();
+      const body = req.body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new AppError('INVALID_REQUEST', 'request body must be a JSON object', undefined, 400);
+      }
+      const traceHint = (body as { trace_id?: unknown }).trace_id;
+      const traceId = typeof traceHint === 'string' && /^[\w.:@-]{1,128}$/.test(traceHint) ? traceHint : randomUUID();
+      reply.header('x-trace-id', traceId);
+      const log = req.log.child({ trace_id: traceId }) as Logger;
+
+      let metricName = 'invalid';
+      let code: ErrorCode | 'OK' = 'OK';
+      try {
+        const parsed = Envelope.safeParse(body);
+        if (!parsed.success) throw new AppError('INVALID_REQUEST', describeIssues(parsed.error).message);
+        const env: Envelope = parsed.data;
+        if (env.api_version !== config.rpc.apiVersion) {
+          throw new AppError('INVALID_API_VERSION', `api_version must be "${config.rpc.apiVersion}"`);
+        }
+        if (env.reply_to && forbiddenReplyPrefixes.some((p) => env.reply_to!.startsWith(p))) {
+          throw new AppError('INVALID_REQUEST', 'reply_to must not be a user or chat event channel');
+        }
+        const method = methods.get(env.method);
+        if (!method) throw new AppError('METHOD_NOT_FOUND', `unknown method "${env.method.slice(0, 128)}"; see GET /rpc/methods`);
+        metricName = method.name;
+        const callerUserId = env.user_id ?? undefined;
+        const args = bindArgs(method, env.args, env.kwargs, callerUserId);
+        const timeoutMs = env.timeout_ms ?? config.rpc.defaultTimeoutMs;
+        const deadline = Date.now() + timeoutMs;
+        const mlog = log.child({ method: method.name, user_id: callerUserId, session_id: env.session_id ?? undefined });
+
+        const run = async (): Promise<{ text: string; code: ErrorCode | undefined }> => {
+          try {
+            const data = await withTimeout(
+              (signal) =>
+                method.handler(args as never, {
+                  userId: callerUserId,
+                  sessionId: env.session_id ?? undefined,
+                  traceId,
+                  logger: mlog,
+                  signal,
+                  deps,
+                }),
+              Math.max(1, deadline - Date.now()),
+            );
+            return { text: ok(data), code: undefined };
+          } catch (err) {
+            const e = normaliseError(err);
+            if (e.code === 'INTERNAL' || e.code === 'UNAVAILABLE') mlog.error({ err }, 'rpc method failed');
+            else mlog.info({ code: e.code, msg2: e.message }, 'rpc method answered an error');
+            if (e.httpStatus !== 200) reply.code(e.httpStatus);
+            return { text: fail(e), code: e.code };
+          }
+        };
+
+        let text: string;
+        let resultCode: ErrorCode | undefined;
+        const useIdemp = !config.rpc.idempDisable && !isReadOnly(method) && !disabled.has(method.name);
+        if (useIdemp) {
+          const fp = Idempotency.fingerprint([env.args, env.kwargs, env.user_id ?? null]);
+          let outcome;
+          try {
+            outcome = await idemp.begin(method.name, env.idempotency_key, fp, deadline);
+          } catch (err) {
+            if (err instanceof AppError) throw err;
+            // The idempotency store is down: serve the call (the registry may fall back) rather than fail it.
+            bypassed.inc({ method: method.name });
+            mlog.warn({ err: (err as Error).message }, 'idempotency store unavailable; running without it');
+            outcome = undefined;
+          }
+          if (outcome?.kind === 'replay') {
+            replays.inc({ method: method.name });
+            reply.header('idempotent-replay', 'true');
+            text = outcome.body;
+            resultCode = (JSON.parse(text) as { error?: { code: ErrorCode } }).error?.code;
+          } else {
+            ({ text, code: resultCode } = await run());
+            await outcome?.complete(text, resultCode).catch((err: Error) => mlog.warn({ err: err.message }, 'could not store idempotent response'));
+          }
+        } else {
+          ({ text, code: resultCode } = await run());
+        }
+        code = resultCode ?? 'OK';
+        if (env.reply_to) {
+          await deps.redis.publish(env.reply_to, text).catch((err: Error) => mlog.warn({ err: err.message }, 'reply_to publish failed'));
+        }
+        return reply.type('application/json').send(text);
+      } catch (err) {
+        const e = normaliseError(err);
+        code = e.code;
+        if (e.code === 'INTERNAL') log.error({ err }, 'rpc failed');
+        if (e.httpStatus !== 200) reply.code(e.httpStatus);
+        return reply.type('application/json').send(fail(e));
+      } finally {
+        requests.inc({ method: metricName, code });
+        duration.observe({ method: metricName }, Number(process.hrtime.bigint() - started) / 1e9);
+      }
+    },
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Composition root: the only reader of process.env. Loads the configuration, opens connections,
+ * starts the roles CONTAINER_TYPE asks for, and wires the phased shutdown.
+ */
+import { readFileSync } from 'node:fs';
+import closeWithGrace from 'close-with-grace';
+import { buildApi } from './api/buildApi.js';
+import { loadConfig, describeConfig } from './config/load.js';
+import { createGsmSecrets, type SecretSource } from './config/secrets.js';
+import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
+import { createUnleashFlags } from './flags/unleash.js';
+import { startListeners } from './listeners/index.js';
+import { attachGateway } from './realtime/index.js';
+import type { RoleContext } from './roles.js';
+import { startScheduler } from './scheduler/index.js';
+import { createFirebase } from './shared/firebase.js';
+import { createLogger } from './shared/logger.js';
+import { Metrics } from './shared/metrics.js';
+import { setupTasks, startWorkers } from './workers/index.js';
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+      return pkg.version ?? '0.0.0';
+    } catch {
+      return '0.0.0';
+    }
+  }
+}
+
+export interface Started {
+  core: Core;
+  port: number | undefined;
+  close(): Promise<void>;
+}
+
+/** Starts the service from an environment map (also used by the dev script). */
+export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
+  let secrets: SecretSource | undefined;
+  if (env.GOOGLE_PROJECT_ID?.trim()) secrets = await createGsmSecrets(env.GOOGLE_PROJECT_ID.trim());
+  const res = await loadConfig(env, secrets, { version: packageVersion() });
+  if (!res.ok) {
+    process.stderr.write(`configuration is invalid (${res.problems.length} problem(s)):\n${res.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  const config = res.config;
+  const logger = createLogger({ level: config.logLevel, base: { role: config.role, version: config.serviceVersion, instance: config.instanceId } });
+  logger.info({ config: describeConfig(config) }, 'starting');
+
+  const firebase = createFirebase(config.firebase);
+  const flags = config.unleash ? createUnleashFlags(config.unleash, logger) : undefined;
+  const core = createCore({ config, logger, firebase, flags, metrics: new Metrics({ defaultMetrics: true, labels: { role: config.role } }) });
+  const serveHttp = config.role === 'api' || config.role === 'all';
+  const app = serveHttp ? buildApi(core.deps) : undefined;
+  const ctx: RoleContext = app ? { core, app } : { core };
+
+  await setupTasks(ctx);
+  if (serveHttp && config.listenersEnabled) {
+    core.deps.checks.push(firestoreCheck(firebase));
+    await startListeners(ctx);
+  }
+  if (serveHttp) await attachGateway(ctx);
+  if (config.role === 'worker' || config.role === 'all') await startWorkers(ctx);
+  if (config.role === 'beat' || config.role === 'all') await startScheduler(ctx);
+
+  let port: number | undefined;
+  if (app) {
+    // Phase 10: stop taking requests first; sockets and in-flight RPCs finish within the grace.
+    core.lifecycle.add(PHASE.intake, { name: 'http', close: () => app.close() });
+    await app.listen({ port: config.port, host: config.host });
+    const addr = app.server.address();
+    port = typeof addr === 'object' && addr ? addr.port : config.port;
+    logger.info({ port }, 'listening');
+  }
+  return {
+    core,
+    port,
+    close: () => core.lifecycle.close(config.shutdownGraceMs - 500),
+  };
+}
+
+async function main(): Promise<void> {
+  const started = await start(process.env);
+  const { config, logger } = started.core.deps;
+  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error; shutting down');
+    else logger.info({ signal }, 'shutting down');
+    await started.close();
+    logger.info('stopped');
+    logger.flush();
+  });
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

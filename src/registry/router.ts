@@ -1,0 +1,145 @@
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { RegistryModeDecider, RegistryMode } from '../flags/registryMode.js';
+import type {
+  HeartbeatResult,
+  PresenceWriter,
+  RegisterSessionInput,
+  RegisterUserResult,
+  RegistryStore,
+  UserDocument,
+} from './types.js';
+
+export interface RegistryRouterDeps {
+  unified: RegistryStore;
+  legacy: RegistryStore;
+  /** Keeps `listeners_registry/{uid}` right when the unified store serves a call. */
+  presence: PresenceWriter;
+  decider: RegistryModeDecider;
+  logger: Logger;
+  metrics: Metrics;
+  debug: boolean;
+}
+
+/**
+ * Chooses the registry per call (CONTRACT §5): unified when the master switch and the per-user
+ * flag say so, else legacy. A unified failure is served by legacy (logged with "fallback",
+ * counted). In unified mode the Firestore presence document is written too; its failure is logged
+ * and counted, and does not fail the call (the registry of record answered).
+ */
+export class RegistryRouter {
+  private readonly calls;
+  private readonly fallbacks;
+  private readonly presenceFailures;
+
+  constructor(private readonly d: RegistryRouterDeps) {
+    this.calls = d.metrics.counter('registry_calls_total', 'Registry calls by mode and operation', ['mode', 'op']);
+    this.fallbacks = d.metrics.counter('registry_fallback_total', 'Unified registry failures served by legacy', ['op']);
+    this.presenceFailures = d.metrics.counter('registry_presence_write_failures_total', 'Firestore presence writes that failed in unified mode', ['op']);
+  }
+
+  modeFor(userId: string | undefined): RegistryMode {
+    return this.d.decider.modeFor(userId).mode;
+  }
+
+  private async route<T>(op: string, userId: string | undefined, fn: (s: RegistryStore) => Promise<T>, presence?: (result: T) => Promise<void>): Promise<T> {
+    const { mode, reason } = this.d.decider.modeFor(userId);
+    if (this.d.debug) this.d.logger.debug({ registry: mode, reason, op, user_id: userId }, 'registry route');
+    if (mode === 'legacy') {
+      this.calls.inc({ mode: 'legacy', op });
+      return fn(this.d.legacy);
+    }
+    let result: T;
+    try {
+      result = await fn(this.d.unified);
+      this.calls.inc({ mode: 'unified', op });
+    } catch (err) {
+      this.fallbacks.inc({ op });
+      this.calls.inc({ mode: 'legacy', op });
+      this.d.logger.warn({ op, user_id: userId, err: (err as Error).message }, 'unified registry failed; fallback to legacy registry');
+      return fn(this.d.legacy);
+    }
+    if (presence) {
+      try {
+        await presence(result);
+      } catch (err) {
+        this.presenceFailures.inc({ op });
+        this.d.logger.error({ op, user_id: userId, err: (err as Error).message }, 'firestore presence write failed (unified mode)');
+      }
+    }
+    return result;
+  }
+
+  registerUser(userId: string, sessionId: string, backendRoute: string | null): Promise<RegisterUserResult> {
+    return this.route('register_user', userId, (s) => s.registerUser(userId, sessionId, backendRoute), (r) =>
+      this.d.presence.online({ userId, sessionId, backendRoute: r.backend_route, lastSeenAt: r.last_seen_at }),
+    );
+  }
+
+  registerUserSession(input: RegisterSessionInput): Promise<UserDocument> {
+    return this.route('register_user_session', input.userId, (s) => s.registerUserSession(input), (doc) =>
+      this.d.presence.online({
+        userId: input.userId,
+        sessionId: input.sessionId,
+        backendRoute: doc.user_info.backend_route,
+        authorizedCompanies: input.authorizedCompanies,
+        lastSeenAt: doc.user_info.last_seen_at,
+      }),
+    );
+  }
+
+  heartbeat(userId: string, sessionId: string | null): Promise<HeartbeatResult> {
+    return this.route('heartbeat', userId, (s) => s.heartbeat(userId, sessionId), () => this.d.presence.heartbeat(userId));
+  }
+
+  updateUserHeartbeat(userId: string): Promise<boolean> {
+    return this.route('update_user_heartbeat', userId, (s) => s.updateUserHeartbeat(userId), async (ok) => {
+      if (ok) await this.d.presence.heartbeat(userId);
+    });
+  }
+
+  /**
+   * The session may have been registered under the other mode (a flag flip in between): the other
+   * store is asked too when the first does not know the session. Each is one key/doc read.
+   */
+  async unregisterSession(sessionId: string, callerUserId?: string, op = 'unregister_session'): Promise<boolean> {
+    const userId = callerUserId ?? (await this.sessionOwner(sessionId));
+    const first = await this.route(op, userId, (s) => s.unregisterSession(sessionId), async (removed) => {
+      if (removed && userId) await this.d.presence.offline(userId, sessionId);
+    });
+    if (first) return true;
+    const mode = this.modeFor(userId);
+    const other = mode === 'unified' ? this.d.legacy : this.d.unified;
+    try {
+      return await other.unregisterSession(sessionId);
+    } catch (err) {
+      this.d.logger.debug({ err: (err as Error).message }, 'other registry could not unregister session');
+      return false;
+    }
+  }
+
+  private async sessionOwner(sessionId: string): Promise<string | undefined> {
+    const u = this.d.unified as RegistryStore & { sessionUser?: (sid: string) => Promise<string | null> };
+    try {
+      return (await u.sessionUser?.(sessionId)) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  updateUserService(userId: string, serviceName: string, data: Record<string, unknown>): Promise<boolean> {
+    return this.route('update_user_service', userId, (s) => s.updateUserService(userId, serviceName, data));
+  }
+
+  getUserRegistry(userId: string): Promise<UserDocument | null> {
+    return this.route('get_user_registry', userId, (s) => s.getUserRegistry(userId));
+  }
+
+  getCompanyActiveUsers(companyId: string, callerUserId?: string): Promise<string[]> {
+    return this.route('get_company_active_users', callerUserId, (s) => s.getCompanyActiveUsers(companyId));
+  }
+
+  noteTask(userId: string, taskId: string, terminal: boolean): Promise<void> {
+    return this.route('note_task', userId, (s) => s.noteTask(userId, taskId, terminal));
+  }
+}

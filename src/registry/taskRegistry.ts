@@ -1,0 +1,131 @@
+import type { RedisClient } from '../shared/redis.js';
+import { keys } from '../shared/keys.js';
+import { assemble, field, flatten } from './hashDoc.js';
+import {
+  TASK_TTL_GRACE_SECONDS,
+  USER_TTL_SECONDS,
+  type RegisterTaskInput,
+  type TaskDocument,
+  type TaskProgressInput,
+  type TaskRegistry,
+  type TaskUpdateOutcome,
+} from './types.js';
+
+const F = {
+  status: field('task_info', 'status'),
+  progress: field('progress', 'progress_percent'),
+  step: field('progress', 'current_step'),
+  eta: field('progress', 'estimated_completion'),
+  worker: field('resources', 'worker_id'),
+  result: field('result'),
+  error: field('error'),
+};
+
+/**
+ * One atomic update of a task hash. Terminal states are final (the first terminal writer wins, so
+ * exactly one terminal event is published); progress never decreases.
+ * KEYS[1] task key. ARGV: status JSON, progress ('' = keep), step JSON|'', worker JSON|'', eta JSON|'',
+ * result JSON|'', error JSON|''. Returns 1 updated, 0 already terminal, -1 missing.
+ */
+const UPDATE_TASK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local st = redis.call('HGET', KEYS[1], '${F.status}')
+if st == '"completed"' or st == '"failed"' or st == '"cancelled"' then return 0 end
+redis.call('HSET', KEYS[1], '${F.status}', ARGV[1])
+local terminal = ARGV[1] == '"completed"' or ARGV[1] == '"failed"' or ARGV[1] == '"cancelled"'
+if ARGV[2] ~= '' then
+  local cur = tonumber(redis.call('HGET', KEYS[1], '${F.progress}') or '0') or 0
+  local nxt = tonumber(ARGV[2]) or cur
+  if nxt > cur then redis.call('HSET', KEYS[1], '${F.progress}', tostring(nxt)) end
+end
+if ARGV[1] == '"completed"' then redis.call('HSET', KEYS[1], '${F.progress}', '100') end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '${F.step}', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '${F.worker}', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], '${F.eta}', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], '${F.result}', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], '${F.error}', ARGV[7]) end
+return 1
+`;
+
+const enc = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v));
+
+export class RedisTaskRegistry implements TaskRegistry {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: { now?: () => Date; onTask?: (userId: string, taskId: string, terminal: boolean) => Promise<void> } = {},
+  ) {
+    this.redis.defineCommand('registryUpdateTask', { numberOfKeys: 1, lua: UPDATE_TASK });
+  }
+
+  async registerTask(input: RegisterTaskInput): Promise<TaskDocument> {
+    const now = this.opts.now ? this.opts.now() : new Date();
+    const doc: TaskDocument = {
+      task_info: {
+        task_id: input.taskId,
+        task_type: input.taskType,
+        user_id: input.userId,
+        company_id: input.companyId,
+        created_at: now.toISOString(),
+        status: 'queued',
+      },
+      isolation: { namespace: `${input.userId}_${input.companyId}`, priority: input.priority, max_duration: input.maxDuration },
+      progress: { current_step: null, progress_percent: 0, estimated_completion: null },
+      resources: { worker_id: null, memory_usage: null, cpu_usage: null },
+    };
+    const k = keys.task(input.taskId);
+    const ut = keys.userTasks(input.userId);
+    const fields: Record<string, string> = {};
+    for (const section of ['task_info', 'isolation', 'progress', 'resources'] as const) {
+      flatten([section], doc[section] as unknown as Record<string, unknown>, fields);
+    }
+    // A re-registration of the same id starts a fresh document (old fields, e.g. a result, go).
+    await this.redis.del(k);
+    await Promise.all([
+      this.redis.hset(k, fields),
+      this.redis.expire(k, input.maxDuration + TASK_TTL_GRACE_SECONDS),
+      this.redis.zadd(ut, now.getTime(), input.taskId),
+      this.redis.zremrangebyscore(ut, '-inf', now.getTime() - USER_TTL_SECONDS * 1000),
+      this.redis.expire(ut, USER_TTL_SECONDS),
+    ]);
+    await this.opts.onTask?.(input.userId, input.taskId, false);
+    return doc;
+  }
+
+  async updateTaskProgress(input: TaskProgressInput): Promise<TaskUpdateOutcome> {
+    const k = keys.task(input.taskId);
+    const progress = input.progressPercent === undefined || input.progressPercent === null ? '' : String(Math.max(0, Math.min(100, input.progressPercent)));
+    const res = (await (this.redis as unknown as TaskScripts).registryUpdateTask(
+      k,
+      JSON.stringify(input.status),
+      progress,
+      input.currentStep === undefined ? '' : enc(input.currentStep),
+      input.workerId === undefined ? '' : enc(input.workerId),
+      input.estimatedCompletion === undefined ? '' : enc(input.estimatedCompletion),
+      enc(input.result),
+      enc(input.error),
+    )) as number;
+    if (res === -1) return 'missing';
+    if (res === 0) return 'terminal';
+    if (this.opts.onTask && ['completed', 'failed', 'cancelled'].includes(input.status)) {
+      const uid = await this.redis.hget(k, field('task_info', 'user_id'));
+      if (uid) await this.opts.onTask(JSON.parse(uid) as string, input.taskId, true);
+    }
+    return 'updated';
+  }
+
+  async getTaskRegistry(taskId: string): Promise<TaskDocument | null> {
+    const hash = await this.redis.hgetall(keys.task(taskId));
+    if (Object.keys(hash).length === 0) return null;
+    return assemble(hash) as unknown as TaskDocument;
+  }
+
+  async listUserTasks(userId: string, limit = 100): Promise<TaskDocument[]> {
+    const ids = await this.redis.zrevrange(keys.userTasks(userId), 0, limit - 1);
+    const docs = await Promise.all(ids.map((id) => this.getTaskRegistry(id)));
+    return docs.filter((d): d is TaskDocument => d !== null);
+  }
+}
+
+interface TaskScripts {
+  registryUpdateTask(key: string, ...args: string[]): Promise<unknown>;
+}

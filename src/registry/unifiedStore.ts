@@ -1,0 +1,219 @@
+import type { RedisClient } from '../shared/redis.js';
+import { keys } from '../shared/keys.js';
+import { assemble, field, flatten } from './hashDoc.js';
+import {
+  USER_TTL_SECONDS,
+  emptyUserDocument,
+  type HeartbeatResult,
+  type RegisterSessionInput,
+  type RegisterUserResult,
+  type RegistryStore,
+  type UserDocument,
+} from './types.js';
+
+const F = {
+  userId: field('user_info', 'user_id'),
+  sessionId: field('user_info', 'session_id'),
+  backendRoute: field('user_info', 'backend_route'),
+  lastSeen: field('user_info', 'last_seen_at'),
+  status: field('user_info', 'status'),
+  company: field('companies', 'current_company_id'),
+  lastHeartbeat: field('heartbeat', 'last_heartbeat'),
+  ttl: field('heartbeat', 'ttl_seconds'),
+  activeTask: (tid: string) => field('services', 'tasks', '_active', tid),
+  historyTask: (tid: string) => field('services', 'tasks', '_history', tid),
+};
+
+/**
+ * Unregister a session atomically: only the session that is current for the user turns the user
+ * offline. One key per call (cluster-safe): the session key is read and deleted first, then this
+ * script runs on the user key.
+ * KEYS[1] user key; ARGV[1] JSON session id; ARGV[2] JSON now; ARGV[3] ttl seconds.
+ * Returns the current company id (JSON) when the user went offline, else false.
+ */
+const OFFLINE_IF_CURRENT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local sid = redis.call('HGET', KEYS[1], '${F.sessionId}')
+if sid ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], '${F.status}', '"offline"', '${F.lastSeen}', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return redis.call('HGET', KEYS[1], '${F.company}') or '""'
+`;
+
+/** The unified registry (CONTRACT §5): Redis, every key with a TTL, no scans, atomic field writes. */
+export class UnifiedRegistryStore implements RegistryStore {
+  readonly kind = 'unified' as const;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly opts: { heartbeatTtlSeconds: number; now?: () => Date },
+  ) {
+    this.redis.defineCommand('registryOfflineIfCurrent', { numberOfKeys: 1, lua: OFFLINE_IF_CURRENT });
+  }
+
+  private now(): Date {
+    return this.opts.now ? this.opts.now() : new Date();
+  }
+
+  private async touchCompany(companyId: string, userId: string, nowMs: number): Promise<void> {
+    if (!companyId) return;
+    const k = keys.company(companyId);
+    // Members older than a day are trimmed on every write, so the set stays bounded without a scan.
+    await Promise.all([
+      this.redis.zadd(k, nowMs, userId),
+      this.redis.zremrangebyscore(k, '-inf', nowMs - USER_TTL_SECONDS * 1000),
+      this.redis.expire(k, USER_TTL_SECONDS),
+    ]);
+  }
+
+  private async writeUser(userId: string, fields: Record<string, string>, nowMs: number): Promise<void> {
+    const k = keys.user(userId);
+    await Promise.all([
+      this.redis.hset(k, fields),
+      this.redis.expire(k, USER_TTL_SECONDS),
+      this.redis.zadd(keys.activeUsers(), nowMs, userId),
+    ]);
+  }
+
+  private onlineFields(userId: string, sessionId: string, backendRoute: string, nowIso: string): Record<string, string> {
+    return {
+      ...flatten(['user_info'], { user_id: userId, session_id: sessionId, backend_route: backendRoute, last_seen_at: nowIso, status: 'online' }),
+      ...flatten(['heartbeat'], { last_heartbeat: nowIso, ttl_seconds: this.opts.heartbeatTtlSeconds }),
+    };
+  }
+
+  async registerUser(userId: string, sessionId: string, backendRoute: string | null): Promise<RegisterUserResult> {
+    const now = this.now();
+    const nowIso = now.toISOString();
+    const route = backendRoute ?? '';
+    await Promise.all([
+      this.writeUser(userId, this.onlineFields(userId, sessionId, route, nowIso), now.getTime()),
+      this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS),
+    ]);
+    const company = await this.redis.hget(keys.user(userId), F.company);
+    if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
+    return { user_id: userId, session_id: sessionId, backend_route: route, last_seen_at: nowIso };
+  }
+
+  async registerUserSession(input: RegisterSessionInput): Promise<UserDocument> {
+    const now = this.now();
+    const nowIso = now.toISOString();
+    const fields = {
+      ...this.onlineFields(input.userId, input.sessionId, input.backendRoute ?? '', nowIso),
+      ...flatten(['companies'], { current_company_id: input.companyId, authorized_companies_ids: input.authorizedCompanies }),
+    };
+    await Promise.all([
+      this.writeUser(input.userId, fields, now.getTime()),
+      this.redis.set(keys.session(input.sessionId), input.userId, 'EX', USER_TTL_SECONDS),
+      this.touchCompany(input.companyId, input.userId, now.getTime()),
+    ]);
+    const doc = await this.getUserRegistry(input.userId);
+    if (!doc) throw new Error('user document vanished right after it was written');
+    return doc;
+  }
+
+  async unregisterSession(sessionId: string): Promise<boolean> {
+    const sk = keys.session(sessionId);
+    const userId = await this.redis.get(sk);
+    if (userId === null) return false;
+    const removed = await this.redis.del(sk);
+    const nowIso = this.now().toISOString();
+    const company = (await (this.redis as unknown as RegistryScripts).registryOfflineIfCurrent(
+      keys.user(userId),
+      JSON.stringify(sessionId),
+      JSON.stringify(nowIso),
+      USER_TTL_SECONDS,
+    )) as string | null;
+    if (company) {
+      const cid = JSON.parse(company) as string;
+      if (cid) await this.redis.zrem(keys.company(cid), userId);
+    }
+    return removed > 0;
+  }
+
+  unregisterUserSession(sessionId: string): Promise<boolean> {
+    return this.unregisterSession(sessionId);
+  }
+
+  /** The user id a session belongs to (for presence), or null. */
+  sessionUser(sessionId: string): Promise<string | null> {
+    return this.redis.get(keys.session(sessionId));
+  }
+
+  async heartbeat(userId: string, sessionId: string | null): Promise<HeartbeatResult> {
+    const now = this.now();
+    const nowIso = now.toISOString();
+    const fields = {
+      ...flatten(['heartbeat'], { last_heartbeat: nowIso, ttl_seconds: this.opts.heartbeatTtlSeconds }),
+      ...flatten(['user_info'], { user_id: userId, status: 'online', last_seen_at: nowIso }),
+      ...(sessionId ? flatten(['user_info'], { session_id: sessionId }) : {}),
+    };
+    const writes: Array<Promise<unknown>> = [this.writeUser(userId, fields, now.getTime())];
+    if (sessionId) writes.push(this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS));
+    await Promise.all(writes);
+    const company = await this.redis.hget(keys.user(userId), F.company);
+    if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
+    return { user_id: userId, status: 'online', heartbeat_at: nowIso };
+  }
+
+  async updateUserHeartbeat(userId: string): Promise<boolean> {
+    if ((await this.redis.exists(keys.user(userId))) === 0) return false;
+    await this.heartbeat(userId, null);
+    return true;
+  }
+
+  async updateUserService(userId: string, serviceName: string, data: Record<string, unknown>): Promise<boolean> {
+    const k = keys.user(userId);
+    if ((await this.redis.exists(k)) === 0) return false;
+    if (Object.keys(data).length === 0) return true;
+    await Promise.all([this.redis.hset(k, flatten(['services', serviceName], data)), this.redis.expire(k, USER_TTL_SECONDS)]);
+    return true;
+  }
+
+  async noteTask(userId: string, taskId: string, terminal: boolean): Promise<void> {
+    const k = keys.user(userId);
+    if ((await this.redis.exists(k)) === 0) return;
+    if (terminal) {
+      await Promise.all([this.redis.hdel(k, F.activeTask(taskId)), this.redis.hset(k, F.historyTask(taskId), String(Date.now()))]);
+    } else {
+      await this.redis.hset(k, F.activeTask(taskId), String(Date.now()));
+    }
+  }
+
+  async getUserRegistry(userId: string): Promise<UserDocument | null> {
+    const hash = await this.redis.hgetall(keys.user(userId));
+    if (Object.keys(hash).length === 0) return null;
+    return toUserDocument(userId, hash, this.opts.heartbeatTtlSeconds);
+  }
+
+  async getCompanyActiveUsers(companyId: string): Promise<string[]> {
+    const since = this.now().getTime() - this.opts.heartbeatTtlSeconds * 1000;
+    return this.redis.zrangebyscore(keys.company(companyId), since, '+inf');
+  }
+}
+
+interface RegistryScripts {
+  registryOfflineIfCurrent(key: string, sid: string, nowIso: string, ttl: number): Promise<unknown>;
+}
+
+/** Hash → the CONTRACT §4 user document, with defaults for sections never written. */
+export function toUserDocument(userId: string, hash: Record<string, string>, ttlSeconds: number): UserDocument {
+  const raw = assemble(hash) as Partial<Record<string, Record<string, unknown>>>;
+  const base = emptyUserDocument(userId, new Date(0).toISOString(), ttlSeconds);
+  const services = { ...base.services } as Record<string, Record<string, unknown>>;
+  for (const [name, value] of Object.entries(raw.services ?? {})) {
+    services[name] = { ...(services[name] ?? {}), ...(value as Record<string, unknown>) };
+  }
+  const tasks = services.tasks ?? {};
+  const active = Object.entries((tasks._active as Record<string, number> | undefined) ?? {}).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+  const history = Object.entries((tasks._history as Record<string, number> | undefined) ?? {}).sort((a, b) => b[1] - a[1]).map(([t]) => t).slice(0, 50);
+  delete tasks._active;
+  delete tasks._history;
+  services.tasks = { ...tasks, active_tasks: active, task_history: history };
+  return {
+    user_info: { ...base.user_info, ...(raw.user_info ?? {}) } as UserDocument['user_info'],
+    companies: { ...base.companies, ...(raw.companies ?? {}) } as UserDocument['companies'],
+    services: services as UserDocument['services'],
+    heartbeat: { ...base.heartbeat, ...(raw.heartbeat ?? {}) } as UserDocument['heartbeat'],
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The one error vocabulary (CONTRACT §3). Domain code throws these; the API renders them in one
+ * place (api/errorHandler.ts). Anything else becomes INTERNAL with its detail only in the log.
+ */
+export const ERROR_CODES = [
+  'INVALID_API_VERSION',
+  'INVALID_REQUEST',
+  'INVALID_ARGS',
+  'METHOD_NOT_FOUND',
+  'TIMEOUT',
+  'UNAVAILABLE',
+  'CONFLICT',
+  'NOT_FOUND',
+  'INTERNAL',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    /** HTTP status for transport-level errors; application errors answer 200 with ok:false. */
+    readonly httpStatus = 200,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const invalidArgs = (message: string, details?: Record<string, unknown>) => new AppError('INVALID_ARGS', message, details);
+export const notFound = (message: string) => new AppError('NOT_FOUND', message);
+export const conflict = (message: string) => new AppError('CONFLICT', message);
+export const unavailable = (message: string, httpStatus = 503) => new AppError('UNAVAILABLE', message, undefined, httpStatus);
+
+/** Codes whose responses are not stored by idempotency: a retry must run again. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'TIMEOUT', 'UNAVAILABLE']);
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export function toErrorBody(err: AppError): ErrorBody {
+  return err.details ? { code: err.code, message: err.message, details: err.details } : { code: err.code, message: err.message };
+}
+
+/** True for errors that mean "a dependency is down" (connection refused, closed, cluster down…). */
+export function isDependencyError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  if (typeof code === 'number' && [14 /* UNAVAILABLE */, 4 /* DEADLINE_EXCEEDED */].includes(code)) return true;
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|CLUSTERDOWN|MaxRetriesPerRequest|LOADING|Reached the max retries/i.test(err.message);
+}

@@ -1,0 +1,45 @@
+/**
+ * Every Redis key and channel name in one place (CONTRACT §5-6). Nothing else builds key strings.
+ */
+export const keys = {
+  // Unified registry (CONTRACT §5).
+  user: (uid: string) => `registry:unified:${uid}`,
+  session: (sid: string) => `registry:unified:session:${sid}`,
+  company: (cid: string) => `registry:unified:company:${cid}`,
+  task: (tid: string) => `registry:unified:task:${tid}`,
+  userTasks: (uid: string) => `registry:unified:user_tasks:${uid}`,
+  /** Sorted set of user ids by last activity, used by the scheduled cleanup (never scanned). */
+  activeUsers: () => 'registry:unified:index:active_users',
+  /** Legacy registry session index lives in Firestore; this is its cache-free Redis twin for the sweep. */
+
+  // RPC idempotency (CONTRACT §3).
+  idempotency: (method: string, key: string) => `idemp:${method}:${key}`,
+
+  // Realtime.
+  eventHistory: (uid: string) => `events:history:${uid}`,
+  presenceSockets: (uid: string) => `presence:sockets:${uid}`,
+  presenceOffline: () => 'presence:offline_pending',
+
+  // Listeners.
+  lease: (uid: string) => `listeners:lease:${uid}`,
+  leaseFence: () => 'listeners:lease:fence',
+  chatRefs: (uid: string, space: string, thread: string) => `listeners:chat_refs:${uid}:${space}:${thread}`,
+
+  // Background jobs.
+  taskCancel: (tid: string) => `tasks:cancel:${tid}`,
+  vectors: (collection: string) => `vectors:${collection}`,
+  vectorsMeta: (collection: string) => `vectors:meta:${collection}`,
+  schedulerRuns: (name: string) => `scheduler:runs:${name}`,
+} as const;
+
+export interface ChannelNames {
+  user(uid: string): string;
+  chat(uid: string, space: string, thread: string): string;
+}
+
+export function channelNames(userPrefix: string, chatPrefix: string): ChannelNames {
+  return {
+    user: (uid) => `${userPrefix}${uid}`,
+    chat: (uid, space, thread) => `${chatPrefix}${uid}:${space}:${thread}`,
+  };
+}

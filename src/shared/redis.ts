@@ -1,0 +1,113 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisSettings } from '../config/schema.js';
+import type { Logger } from './logger.js';
+
+/** Either client: domain code uses the command surface both share. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisHandle {
+  readonly client: RedisClient;
+  readonly name: string;
+  /** Idempotent: QUIT (falls back to disconnect), safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface CreateRedisOptions {
+  settings: RedisSettings;
+  /** CLIENT SETNAME value: shows up in CLIENT LIST, so name every connection after its job. */
+  name: string;
+  logger: Logger;
+  /** BullMQ requires null for blocking connections (workers). */
+  maxRetriesPerRequest?: number | null;
+  /** Commands queue while disconnected; turn off for fast-failing request paths. */
+  enableOfflineQueue?: boolean;
+  lazyConnect?: boolean;
+}
+
+const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(Math.random() * 100);
+
+function baseOptions(o: CreateRedisOptions): RedisOptions {
+  const s = o.settings;
+  return {
+    password: s.password,
+    db: s.cluster ? 0 : s.db,
+    connectionName: o.name,
+    tls: s.tls ? { rejectUnauthorized: s.tlsVerify, servername: s.host } : undefined,
+    maxRetriesPerRequest: o.maxRetriesPerRequest === undefined ? 2 : o.maxRetriesPerRequest,
+    enableOfflineQueue: o.enableOfflineQueue ?? true,
+    retryStrategy: backoff,
+    lazyConnect: o.lazyConnect ?? false,
+    connectTimeout: 5000,
+  };
+}
+
+/**
+ * One connection from the shared settings: standalone, TLS (verified or not) or cluster mode.
+ * Errors are logged (throttled), never thrown into the process.
+ */
+export function createRedis(o: CreateRedisOptions): RedisHandle {
+  const opts = baseOptions(o);
+  const client: RedisClient = o.settings.cluster
+    ? new Cluster([{ host: o.settings.host, port: o.settings.port }], {
+        redisOptions: opts,
+        clusterRetryStrategy: backoff,
+        enableOfflineQueue: opts.enableOfflineQueue,
+        maxRedirections: 16,
+        // ElastiCache with TLS presents node names that must be looked up as given.
+        dnsLookup: (address, callback) => callback(null, address),
+        slotsRefreshTimeout: 5000,
+        lazyConnect: opts.lazyConnect,
+      })
+    : new Redis({ host: o.settings.host, port: o.settings.port, ...opts });
+
+  let lastLog = 0;
+  client.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - lastLog > 5000) {
+      lastLog = now;
+      o.logger.warn({ redis: o.name, err: err.message }, 'redis connection error');
+    }
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    client,
+    name: o.name,
+    close() {
+      closing ??= (async () => {
+        try {
+          if (client.status === 'ready') await client.quit();
+          else client.disconnect();
+        } catch {
+          client.disconnect();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Resolves once the client is ready, or rejects after `timeoutMs`. */
+export async function waitReady(client: RedisClient, timeoutMs = 10000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`redis not ready after ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
+
+/** Duplicate connection settings for a second client (subscribers, blocking workers). */
+export function duplicateSettings(o: CreateRedisOptions, name: string, extra: Partial<CreateRedisOptions> = {}): CreateRedisOptions {
+  return { ...o, ...extra, name };
+}
