@@ -72,6 +72,7 @@ export class UnifiedRegistryStore implements RegistryStore {
       this.redis.hset(k, fields),
       this.redis.expire(k, USER_TTL_SECONDS),
       this.redis.zadd(keys.activeUsers(), nowMs, userId),
+      this.redis.expire(keys.activeUsers(), USER_TTL_SECONDS),
     ]);
   }
 
