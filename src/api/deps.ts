@@ -32,6 +32,8 @@ export interface ListenerService {
   cleanupUserListeners(a: { user_id: string; listener_types: string[] | null }): Promise<Record<string, unknown> | number>;
   startWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
   stopWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
+  /** Removes listeners whose heartbeat is older than the TTL and stops their watchers; returns how many (scheduler job `listener_expiry`). */
+  expireStaleListeners?(): Promise<number>;
 }
 
 export interface ListenerArgs {

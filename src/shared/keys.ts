@@ -24,6 +24,12 @@ export const keys = {
   lease: (uid: string) => `listeners:lease:${uid}`,
   leaseFence: () => 'listeners:lease:fence',
   chatRefs: (uid: string, space: string, thread: string) => `listeners:chat_refs:${uid}:${space}:${thread}`,
+  /** Hash of on-demand watchers a user asked for (field = JSON spec, value = reference count). */
+  listenerWanted: (uid: string) => `listeners:wanted:${uid}`,
+  /** Sorted set of registered listeners (member JSON [uid, listener_id], score heartbeat ms) for the expiry job. */
+  listenerHeartbeats: () => 'listeners:heartbeats',
+  /** Channel telling the lease owner of a user to reconcile its on-demand watchers (message = uid). */
+  listenerControl: () => 'listeners:control',
 
   // Background jobs.
   taskCancel: (tid: string) => `tasks:cancel:${tid}`,
