@@ -10,5 +10,7 @@ export default defineConfig({
     // Two cores: a few files at once keeps the emulator- and worker-heavy files from starving.
     maxWorkers: 3,
     reporters: ['default'],
+    // Never probe the GCE metadata server from tests (no Google credentials exist here).
+    env: { METADATA_SERVER_DETECTION: 'none' },
   },
 });

@@ -115,6 +115,8 @@ async function ensureFirebase(): Promise<void> {
 
 async function main(): Promise<void> {
   env.NODE_ENV ??= 'development';
+  // Local runs have no Google metadata server: do not let google-auth probe for one.
+  env.METADATA_SERVER_DETECTION ??= 'none';
   env.CONTAINER_TYPE ??= 'all';
   env.LISTENERS_SERVICE_TOKEN ??= 'dev-token';
   env.UNIFIED_REGISTRY_ENABLED ??= 'true';
