@@ -36,6 +36,10 @@ export const keys = {
   vectors: (collection: string) => `vectors:${collection}`,
   vectorsMeta: (collection: string) => `vectors:meta:${collection}`,
   schedulerRuns: (name: string) => `scheduler:runs:${name}`,
+  /** Short lock held while TASK.start_* checks and enqueues one task id (two callers never both enqueue it). */
+  taskStartLock: (tid: string) => `tasks:start_lock:${tid}`,
+  /** Hash: last result of the scheduled dependency health check, one field per dependency. */
+  dependencyHealth: () => 'scheduler:dependency_health',
 } as const;
 
 export interface ChannelNames {
