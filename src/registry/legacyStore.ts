@@ -169,16 +169,17 @@ export class LegacyRegistryStore implements RegistryStore {
   async updateUserService(userId: string, serviceName: string, data: Record<string, unknown>): Promise<boolean> {
     const ref = this.presence.ref(userId);
     const entries = Object.entries(data);
-    // A transaction: Firestore retries it on contention, so concurrent merges lose nothing.
-    return this.db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
-      if (!snap.exists) return false;
-      if (entries.length === 0) return true;
-      const services = (snap.get('services') as Record<string, Record<string, unknown>> | undefined) ?? {};
-      const merged = { ...(services[serviceName] ?? {}), ...data };
-      tx.update(ref, new FieldPath('services', serviceName), merged);
+    if (entries.length === 0) return (await ref.get()).exists;
+    // One field path per key: Firestore applies the update mask atomically on the server, so
+    // concurrent merges into the same service never overwrite each other (no read-modify-write).
+    const [first, ...rest] = entries.flatMap(([k, v]) => [new FieldPath('services', serviceName, k), v]);
+    try {
+      await ref.update(first as FieldPath, rest[0], ...rest.slice(1));
       return true;
-    });
+    } catch (err) {
+      if ((err as { code?: number }).code === 5) return false; // NOT_FOUND: user not registered
+      throw err;
+    }
   }
 
   async noteTask(userId: string, taskId: string, terminal: boolean): Promise<void> {
