@@ -41,7 +41,9 @@ export interface Started {
 /** Starts the service from an environment map (also used by the dev script). */
 export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
   let secrets: SecretSource | undefined;
-  if (env.GOOGLE_PROJECT_ID?.trim()) secrets = await createGsmSecrets(env.GOOGLE_PROJECT_ID.trim());
+  // On Fargate there are no Google Application Default Credentials: the task definition injects a
+  // service-account JSON (from AWS Secrets Manager) that authenticates the Secret Manager client.
+  if (env.GOOGLE_PROJECT_ID?.trim()) secrets = await createGsmSecrets(env.GOOGLE_PROJECT_ID.trim(), env.GOOGLE_APPLICATION_CREDENTIALS_JSON?.trim() || undefined);
   const res = await loadConfig(env, secrets, { version: packageVersion() });
   if (!res.ok) {
     process.stderr.write(`configuration is invalid (${res.problems.length} problem(s)):\n${res.problems.map((p) => `  - ${p}`).join('\n')}\n`);
