@@ -27,6 +27,8 @@ export interface EventEnvelope<P = Record<string, unknown>> {
 /** socket.io event maps shared by the gateway and its clients. */
 export interface ServerToClientEvents {
   event: (envelope: EventEnvelope) => void;
+  /** Result of a replay asked for in the handshake (`auth.last_event_id`); complete=false: the id had left the history. */
+  replayed: (result: { replayed: number; complete: boolean; last_event_id: string }) => void;
 }
 export interface ClientToServerEvents {
   /** Ask for missed events after `last_event_id` (also possible in the handshake auth). */

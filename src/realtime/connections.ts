@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from 'firebase-admin/database';
+import type { Firestore } from 'firebase-admin/firestore';
+import { makeEvent, type EventEnvelope } from '../shared/events.js';
+import type { Logger } from '../shared/logger.js';
+import type { RedisClient } from '../shared/redis.js';
+import type { SocketPresence } from './presence.js';
+import { readHistorySince } from './replay.js';
+import { ConnectionSink, type ConnectionTransport, type SinkLimits, type SinkObserver } from './sink.js';
+import { loadDirectMessages, loadNotifications, msgSyncPayload, notifSyncPayload } from './snapshots.js';
+import type { UserChannels } from './subscriptions.js';
+
+export interface ReplayAck {
+  replayed: number;
+  complete: boolean;
+}
+
+export interface OpenConnection {
+  readonly id: string;
+  readonly uid: string;
+  /** Sends the events after `lastEventId` from the history (duplicates of what was sent skipped). */
+  replay(lastEventId: string): Promise<ReplayAck>;
+  /** The transport closed (or is closing): unsubscribe, update presence. Idempotent. */
+  close(): Promise<void>;
+  /** Result of the replay asked for at connect time (`last_event_id`), if any. */
+  initialReplay?: ReplayAck;
+}
+
+export interface ConnectionManagerDeps {
+  channels: UserChannels;
+  presence: SocketPresence | undefined;
+  redis: RedisClient;
+  historyKey: (uid: string) => string;
+  firestore: Firestore | undefined;
+  database: Database | undefined;
+  limits: SinkLimits;
+  observer: SinkObserver;
+  logger: Logger;
+  onCount: (kind: string, delta: number) => void;
+}
+
+/**
+ * What every connection does, whatever its transport: subscribe the node to the user's channel,
+ * replay missed events, send fresh syncs, then live delivery; presence bookkeeping on open/close.
+ */
+export class ConnectionManager {
+  private readonly open = new Set<OpenConnection>();
+
+  constructor(private readonly d: ConnectionManagerDeps) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Opens a connection: live events are held from the moment the node is subscribed until the
+   * replay (when `lastEventId` is given) and the syncs were written, so nothing is lost or doubled.
+   */
+  async attach(uid: string, transport: ConnectionTransport, lastEventId?: string): Promise<OpenConnection> {
+    const d = this.d;
+    const id = `${transport.kind}:${randomUUID()}`;
+    const sink = new ConnectionSink(transport, d.limits, d.observer);
+    let closing: Promise<void> | undefined;
+    const presenceUp = d.presence ? d.presence.connected(uid, id).catch((err: Error) => d.logger.warn({ uid, err: err.message }, 'realtime presence: connect bookkeeping failed')) : Promise.resolve();
+
+    const conn: OpenConnection = {
+      id,
+      uid,
+      replay: (last) => sink.withHeldLive(() => this.replayInto(sink, uid, last)),
+      close: () => {
+        closing ??= (async () => {
+          sink.close();
+          this.open.delete(conn);
+          d.onCount(transport.kind, -1);
+          await d.channels.remove(uid, sink).catch(() => undefined);
+          await presenceUp;
+          await d.presence?.disconnected(uid, id).catch((err: Error) => d.logger.warn({ uid, err: err.message }, 'realtime presence: disconnect bookkeeping failed'));
+        })();
+        return closing;
+      },
+    };
+    this.open.add(conn);
+    d.onCount(transport.kind, 1);
+    try {
+      await sink.withHeldLive(async () => {
+        await d.channels.add(uid, sink);
+        const [history, syncs] = await Promise.all([
+          lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId) : undefined,
+          this.syncs(uid),
+        ]);
+        if (history) {
+          let replayed = 0;
+          for (const e of history.events) if (sink.write(e)) replayed += 1;
+          conn.initialReplay = { replayed, complete: history.complete };
+        }
+        // Syncs last: the client's state ends on the current snapshot, not on a replayed older one.
+        for (const e of syncs) sink.write(e);
+      });
+    } catch (err) {
+      await conn.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  /** Closes every open connection of this node (shutdown). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open].map((c) => c.close()));
+  }
+
+  private async replayInto(sink: ConnectionSink, uid: string, lastEventId: string): Promise<ReplayAck> {
+    const r = await readHistorySince(this.d.redis, this.d.historyKey(uid), lastEventId);
+    let replayed = 0;
+    for (const e of r.events) if (sink.write(e)) replayed += 1;
+    return { replayed, complete: r.complete };
+  }
+
+  /** Fresh `notif.sync` and `msg.sync` for one connection (not published: only this socket needs them). */
+  private async syncs(uid: string): Promise<EventEnvelope[]> {
+    const out: EventEnvelope[] = [];
+    const { firestore, database, logger } = this.d;
+    const [notifs, msgs] = await Promise.all([
+      firestore
+        ? loadNotifications(firestore, uid).catch((err: Error) => {
+            logger.warn({ uid, err: err.message }, 'realtime: notif.sync could not be built');
+            return undefined;
+          })
+        : undefined,
+      database
+        ? loadDirectMessages(database, uid).catch((err: Error) => {
+            logger.warn({ uid, err: err.message }, 'realtime: msg.sync could not be built');
+            return undefined;
+          })
+        : undefined,
+    ]);
+    if (notifs) out.push(makeEvent('notif.sync', uid, notifSyncPayload(notifs)));
+    if (msgs) out.push(makeEvent('msg.sync', uid, msgSyncPayload(msgs)));
+    else if (!database) logger.debug({ uid }, 'realtime: no Realtime Database configured; msg.sync skipped');
+    return out;
+  }
+}

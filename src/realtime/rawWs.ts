@@ -1,0 +1,158 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { bearerOf } from '../api/auth.js';
+import type { Logger } from '../shared/logger.js';
+import { GatewayAuthError, type Authenticator } from './auth.js';
+import type { ConnectionManager, OpenConnection } from './connections.js';
+import { originAllowed } from './origins.js';
+import type { ConnectionTransport } from './sink.js';
+
+export interface RawWsOptions {
+  server: HttpServer;
+  path: string;
+  /** The socket.io path: its upgrades are left to engine.io. */
+  socketIoPath: string;
+  allowedOrigins: readonly string[];
+  auth: Authenticator;
+  manager: ConnectionManager;
+  /** Bytes buffered in the WebSocket above which events are dropped for it. */
+  maxBufferedBytes: number;
+  pingIntervalMs: number;
+  logger: Logger;
+  isClosing: () => boolean;
+  onAuthFailure: (code: string) => void;
+}
+
+export interface RawWsGateway {
+  /** Closes every /ws client (1001) and stops accepting upgrades. Idempotent. */
+  close(): Promise<void>;
+}
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ ok: false, error: { code, message } });
+  const reason = status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logger: Logger): ConnectionTransport {
+  return {
+    kind: 'ws',
+    overLimit: () => ws.bufferedAmount > maxBufferedBytes,
+    send: (_env, raw) => ws.send(raw),
+    disconnect: (reason) => {
+      logger.warn({ uid, reason }, 'realtime: closing /ws connection');
+      ws.close(1013, reason.slice(0, 120));
+    },
+  };
+}
+
+/**
+ * Raw WebSocket endpoint (CONTRACT §8) for clients that do not speak socket.io: `?token=<Firebase
+ * ID token>`, or the service token (`Authorization: Bearer` or `?service_token=`) plus `?uid=`.
+ * Refusals answer the upgrade with HTTP 401/403 and a JSON body. Text frames carry the event
+ * envelopes; `?last_event_id=` replays missed events first. A client frame
+ * `{"type":"replay","last_event_id":"…"}` replays on demand (answered `{"type":"replay.result",…}`).
+ */
+export function attachRawWs(o: RawWsOptions): RawWsGateway {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024, perMessageDeflate: false });
+  const conns = new Set<OpenConnection>();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === o.socketIoPath || url.pathname.startsWith(`${o.socketIoPath}/`)) return;
+    socket.on('error', () => undefined);
+    if (url.pathname !== o.path) return refuse(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
+    if (o.isClosing()) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
+    if (!originAllowed(req, o.allowedOrigins)) {
+      o.onAuthFailure('ORIGIN_NOT_ALLOWED');
+      return refuse(socket, 403, 'FORBIDDEN', 'origin not allowed');
+    }
+    const q = url.searchParams;
+    const creds = {
+      token: q.get('token') ?? undefined,
+      service_token: bearerOf(req.headers.authorization) ?? q.get('service_token') ?? undefined,
+      uid: q.get('uid') ?? undefined,
+    };
+    o.auth.authenticate(creds).then(
+      (p) => {
+        if (o.isClosing() || socket.destroyed) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
+        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, p.uid, q.get('last_event_id') ?? undefined));
+      },
+      (err: unknown) => {
+        const e = err instanceof GatewayAuthError ? err : new GatewayAuthError('UNAUTHORIZED', 'authentication failed');
+        o.onAuthFailure(e.code);
+        o.logger.info({ code: e.code, reason: e.message, address: req.socket.remoteAddress }, 'realtime: /ws refused');
+        refuse(socket, e.httpStatus, e.code, e.message);
+      },
+    );
+  };
+
+  const onConnection = (ws: WebSocket, uid: string, lastEventId: string | undefined) => {
+    let alive = true;
+    ws.on('pong', () => {
+      alive = true;
+    });
+    const ping = setInterval(() => {
+      if (!alive) return ws.terminate();
+      alive = false;
+      ws.ping();
+    }, o.pingIntervalMs);
+    ping.unref();
+    const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger), lastEventId);
+    attached.then(
+      (c) => {
+        conns.add(c);
+        if (ws.readyState !== ws.OPEN) void c.close();
+        else if (c.initialReplay && lastEventId) ws.send(JSON.stringify({ type: 'replay.result', ...c.initialReplay, last_event_id: lastEventId }));
+      },
+      (err: Error) => {
+        o.logger.warn({ uid, err: err.message }, 'realtime: could not attach /ws connection');
+        ws.close(1011, 'could not subscribe');
+      },
+    );
+    ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
+    ws.on('close', () => {
+      clearInterval(ping);
+      attached.then(
+        (c) => {
+          conns.delete(c);
+          return c.close();
+        },
+        () => undefined,
+      );
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let msg: { type?: unknown; last_event_id?: unknown };
+      try {
+        msg = JSON.parse(String(data)) as typeof msg;
+      } catch {
+        return;
+      }
+      if (msg?.type !== 'replay' || typeof msg.last_event_id !== 'string') return;
+      const last = msg.last_event_id;
+      attached
+        .then((c) => c.replay(last))
+        .then(
+          (r) => ws.send(JSON.stringify({ type: 'replay.result', ...r, last_event_id: last })),
+          (err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: /ws replay failed'),
+        );
+    });
+  };
+
+  o.server.on('upgrade', onUpgrade);
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= (async () => {
+        o.server.off('upgrade', onUpgrade);
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+        await Promise.all([...conns].map((c) => c.close()));
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}
