@@ -1,7 +1,160 @@
+import { PHASE } from '../core.js';
 import type { RoleContext } from '../roles.js';
+import { channelNames, keys } from '../shared/keys.js';
+import { createRedis, type RedisHandle } from '../shared/redis.js';
+import { Coordinator } from './coordinator.js';
+import { LeaseManager } from './lease.js';
+import { listenerOptions, type ListenerOptions } from './options.js';
+import { PresenceWatcher } from './presence.js';
+import { ResilientWatch, type AttachFn } from './resilient.js';
+import { ListenerBookkeeping } from './service.js';
+import { UserSession } from './session.js';
+import { WantedStore } from './wanted.js';
+
+export { DEFAULT_LISTENER_OPTIONS, type ListenerOptions } from './options.js';
+
+export interface ListenersHandle {
+  readonly service: ListenerBookkeeping;
+  readonly coordinator: Coordinator;
+  readonly presence: PresenceWatcher;
+  readonly leases: LeaseManager;
+  counts(): { listeners_count: number; workflow_listeners_count: number };
+  /** Stops watchers and timers, releases leases, closes the control subscriber. Idempotent. */
+  close(): Promise<void>;
+}
 
 /**
- * PLACEHOLDER (issue 4 replaces this file): presence watcher, per-user watchers, leases;
- * sets core.deps.listeners and core.deps.listenerCounts (api/all roles, LISTENERS_ENABLED).
+ * The Firestore listeners of CONTRACT §7 (api/all roles): presence watcher, per-user watchers on
+ * the instance holding the user's Redis lease, on-demand chat/workflow watchers, and the listener
+ * bookkeeping service. Fills `deps.listeners` / `deps.listenerCounts`, closes at PHASE.listeners.
  */
-export async function startListeners(_ctx: RoleContext): Promise<void> {}
+export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOptions> = {}): Promise<ListenersHandle> {
+  const core = ctx.core;
+  const { config, metrics, publisher, redis } = core.deps;
+  const options = listenerOptions(opts);
+  const logger = core.deps.logger.child({ component: 'listeners' });
+  const firestore = core.firebase.firestore;
+  const database = core.firebase.database;
+
+  const attached = metrics.gauge('listeners_watchers_attached', 'Source watchers attached on this instance', ['kind']);
+  const reattaches = metrics.counter('listeners_reattach_total', 'Watcher re-attaches after an error', ['kind']);
+  const suppressed = metrics.counter('listeners_events_fenced_total', 'Events not published because the lease was lost', ['type']);
+  const publishErrors = metrics.counter('listeners_publish_errors_total', 'Events that failed to publish', ['type']);
+  const leaseAcquired = metrics.counter('listeners_lease_acquired_total', 'User leases acquired by this instance');
+  const leaseLost = metrics.counter('listeners_lease_lost_total', 'User leases lost (taken over or unrenewable)');
+  const usersGauge = metrics.gauge('listeners_users_attached', 'Users whose watchers run on this instance');
+  const workflowGauge = metrics.gauge('listeners_workflow_watchers', 'Workflow watchers on this instance');
+
+  const resilient = (kind: string, attach: AttachFn) =>
+    new ResilientWatch({
+      kind,
+      attach,
+      backoffBaseMs: options.backoffBaseMs,
+      backoffMaxMs: options.backoffMaxMs,
+      logger,
+      onAttached: (delta) => attached.inc({ kind }, delta),
+      onReattach: () => reattaches.inc({ kind }),
+    }).start();
+
+  const wanted = new WantedStore(redis);
+  let coordinator!: Coordinator;
+  const leases = new LeaseManager({
+    redis,
+    instanceId: config.instanceId,
+    ttlMs: options.leaseTtlMs,
+    logger,
+    onAcquired: () => leaseAcquired.inc(),
+    onLost: (uid) => {
+      leaseLost.inc();
+      coordinator.onLeaseLost(uid);
+    },
+  });
+  const presence = new PresenceWatcher({
+    firestore,
+    defaultTtlSeconds: config.listenersTtlSeconds,
+    expiryCheckMs: options.expiryCheckMs,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
+    logger,
+    onOnline: (uid) => coordinator.onOnline(uid),
+    onOffline: (uid) => coordinator.onOffline(uid),
+    onCompanies: (uid, c) => coordinator.onCompanies(uid, c),
+    onAttached: (delta) => attached.inc({ kind: 'presence' }, delta),
+    onReattach: () => reattaches.inc({ kind: 'presence' }),
+  });
+
+  const counts = () => {
+    let wf = 0;
+    for (const s of coordinator.sessions.values()) wf += s.workflowCount;
+    return { listeners_count: coordinator.sessions.size, workflow_listeners_count: wf };
+  };
+  coordinator = new Coordinator({
+    presence,
+    leases,
+    wanted,
+    logger,
+    options,
+    newSession: (uid, companies) =>
+      new UserSession(uid, companies, {
+        firestore,
+        database,
+        publisher,
+        logger,
+        workflowEnabled: config.workflowListenerEnabled,
+        canPublish: (u) => leases.canPublish(u),
+        resilient,
+        onSuppressed: (type) => suppressed.inc({ type }),
+        onPublishError: (type) => publishErrors.inc({ type }),
+      }),
+    onSessionsChanged: () => {
+      const c = counts();
+      usersGauge.set(c.listeners_count);
+      workflowGauge.set(c.workflow_listeners_count);
+    },
+  });
+
+  // Control channel: "user X's watcher requests changed" (plain SUBSCRIBE on one channel).
+  const sub: RedisHandle = createRedis({ settings: config.redis, name: `pinnokio:listeners-control:${config.instanceId}`, logger });
+  sub.client.on('message', (channel: string, uid: string) => {
+    if (channel === keys.listenerControl()) coordinator.onControl(uid);
+  });
+  await sub.client.subscribe(keys.listenerControl());
+
+  const service = new ListenerBookkeeping({
+    firestore,
+    redis,
+    wanted,
+    channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
+    ttlSeconds: config.listenersTtlSeconds,
+    instanceId: config.instanceId,
+    workflowEnabled: config.workflowListenerEnabled,
+    logger,
+  });
+
+  coordinator.start();
+  await presence.start();
+  if (!database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
+
+  core.deps.listeners = service;
+  core.deps.listenerCounts = counts;
+  core.deps.checks.push({
+    name: 'listeners',
+    required: false,
+    async check() {
+      const n = await metrics.value('listeners_watchers_attached', { kind: 'presence' });
+      return n > 0 ? { ok: true, detail: `${coordinator.sessions.size} users attached` } : { ok: false, detail: 'presence watcher not attached (re-attaching)' };
+    },
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      presence.stop();
+      await coordinator.close();
+      await sub.close();
+      if (core.deps.listenerCounts === counts) core.deps.listenerCounts = undefined;
+    })());
+  core.lifecycle.add(PHASE.listeners, { name: 'listeners', close });
+  logger.info({ instance_id: config.instanceId, options }, 'listeners started');
+  return { service, coordinator, presence, leases, counts, close };
+}
