@@ -1,0 +1,54 @@
+import type { z } from 'zod';
+import type { QueueName } from '../../config/schema.js';
+import type { ServiceDeps } from '../../api/deps.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../../shared/redis.js';
+
+/** What a processor may use: the service deps of its process and the queue Redis. */
+export interface TaskDeps {
+  service: ServiceDeps;
+  queueRedis: RedisClient;
+}
+
+/** Handed to a processor for one attempt; it knows nothing about BullMQ's Job. */
+export interface TaskRunContext {
+  taskId: string;
+  /** The user the task belongs to (user tasks only). */
+  userId: string | undefined;
+  attempt: number;
+  deps: TaskDeps;
+  logger: Logger;
+  /** Aborted on cancel, time limit or worker shutdown; pass it to fetch and check it between steps. */
+  signal: AbortSignal;
+  /** Throws the abort reason (CANCELLED / TIMEOUT) when the signal was aborted. */
+  checkpoint(): void;
+  /** Records progress (never decreasing) and publishes a `processing` event; throws CANCELLED if the task ended. */
+  progress(percent: number, step: string, data?: Record<string, unknown>): Promise<void>;
+}
+
+export interface TaskKindOptions {
+  attempts: number;
+  /** First retry delay; BullMQ doubles it each attempt (exponential backoff). */
+  backoffMs: number;
+  /** Per-attempt time limit (seconds); also the registry's max_duration. */
+  maxDurationSeconds: number;
+  priority: 'low' | 'normal' | 'high';
+}
+
+/**
+ * One task kind (DESIGN habit 5): name, queue, retry/time-limit options, payload schema, processor.
+ * `tracked` kinds are user tasks (registry document + `task.progress_update` events); maintenance
+ * kinds run from the scheduler and report through logs and their job result.
+ */
+export interface TaskKind<I = unknown, R = unknown> {
+  readonly name: string;
+  readonly queue: QueueName;
+  readonly tracked: boolean;
+  readonly options: TaskKindOptions;
+  readonly payload: z.ZodType<I>;
+  process(input: I, ctx: TaskRunContext): Promise<R>;
+}
+
+export function defineTask<I, R>(k: TaskKind<I, R>): TaskKind<I, R> {
+  return k;
+}

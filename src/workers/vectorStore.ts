@@ -1,0 +1,70 @@
+/**
+ * Vectors per collection in Redis: `vectors:{collection}` hash docId → base64 Float32 embedding;
+ * `vectors:meta:{collection}` hash with the method, dimensions, counts, and `doc:{id}` → JSON
+ * {preview, metadata}. Nearest neighbours by cosine read the one hash with HSCAN (never a
+ * keyspace scan) and keep the top k.
+ */
+import type { RedisClient } from '../shared/redis.js';
+import { keys } from '../shared/keys.js';
+import { cosine, embed, EMBEDDING_DIMS, EMBEDDING_METHOD, fromBase64, toBase64 } from './embeddings.js';
+
+export interface StoredDoc {
+  id: string;
+  vector: Float32Array;
+  preview: string;
+  metadata: Record<string, unknown> | null;
+}
+
+export interface Neighbour {
+  id: string;
+  score: number;
+  preview: string | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export class VectorStore {
+  constructor(private readonly redis: RedisClient) {}
+
+  async put(collection: string, docs: readonly StoredDoc[]): Promise<void> {
+    if (docs.length === 0) return;
+    const vectors: Record<string, string> = {};
+    const meta: Record<string, string> = {};
+    for (const d of docs) {
+      vectors[d.id] = toBase64(d.vector);
+      meta[`doc:${d.id}`] = JSON.stringify({ preview: d.preview, metadata: d.metadata });
+    }
+    await Promise.all([this.redis.hset(keys.vectors(collection), vectors), this.redis.hset(keys.vectorsMeta(collection), meta)]);
+  }
+
+  async finish(collection: string, info: Record<string, string | number>): Promise<number> {
+    const count = await this.redis.hlen(keys.vectors(collection));
+    const fields: Record<string, string> = { method: EMBEDDING_METHOD, dims: String(EMBEDDING_DIMS), count: String(count), updated_at: new Date().toISOString() };
+    for (const [k, v] of Object.entries(info)) fields[k] = String(v);
+    await this.redis.hset(keys.vectorsMeta(collection), fields);
+    return count;
+  }
+
+  async query(collection: string, text: string, topK: number): Promise<Neighbour[]> {
+    const q = embed(text);
+    const best: Array<{ id: string; score: number }> = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(keys.vectors(collection), cursor, 'COUNT', 500);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const score = cosine(q, fromBase64(flat[i + 1]!));
+        if (best.length < topK || score > best[best.length - 1]!.score) {
+          best.push({ id: flat[i]!, score });
+          best.sort((a, b) => b.score - a.score);
+          if (best.length > topK) best.pop();
+        }
+      }
+    } while (cursor !== '0');
+    if (best.length === 0) return [];
+    const metas = await this.redis.hmget(keys.vectorsMeta(collection), ...best.map((b) => `doc:${b.id}`));
+    return best.map((b, i) => {
+      const m = metas[i] ? (JSON.parse(metas[i]!) as { preview?: string; metadata?: Record<string, unknown> | null }) : {};
+      return { id: b.id, score: Math.round(b.score * 1e6) / 1e6, preview: m.preview ?? null, metadata: m.metadata ?? null };
+    });
+  }
+}
