@@ -67,6 +67,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
   const slowClosed = metrics.counter('realtime_slow_disconnects_total', 'Realtime connections closed for being too slow', ['transport']);
   const authFailures = metrics.counter('realtime_auth_failures_total', 'Refused realtime handshakes', ['code']);
   const subscribed = metrics.gauge('realtime_subscribed_users', 'User channels this node is subscribed to');
+  const presenceChecks = metrics.counter('realtime_presence_checks_total', 'Grace-period presence checks by outcome', ['result']);
   const invalid = metrics.counter('realtime_invalid_messages_total', 'Messages on user channels that were not event envelopes');
   connected.set({ transport: 'socket.io' }, 0);
   connected.set({ transport: 'ws' }, 0);
@@ -87,6 +88,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
       redis: core.deps.redis,
       key: keys.presenceSockets,
       logger,
+      onSettled: (result) => presenceChecks.inc({ result }),
       timings: {
         heartbeatMs: p.heartbeatMs ?? config.heartbeatIntervalSeconds * 1000,
         connectionTtlMs: p.connectionTtlMs ?? config.listenersTtlSeconds * 1000,

@@ -38,6 +38,8 @@ export class SocketPresence {
       timings: PresenceTimings;
       logger: Logger;
       now?: () => number;
+      /** Outcome of each grace-period check (for metrics). */
+      onSettled?: (result: 'offline' | 'still_online' | 'error') => void;
     },
   ) {
     this.timer = setInterval(() => void this.tick(), o.timings.heartbeatMs);
@@ -101,10 +103,15 @@ export class SocketPresence {
     try {
       const key = this.o.key(uid);
       await this.o.redis.zremrangebyscore(key, '-inf', this.now());
-      if ((await this.liveCount(uid)) > 0 || this.local.has(uid)) return;
+      if ((await this.liveCount(uid)) > 0 || this.local.has(uid)) {
+        this.o.onSettled?.('still_online');
+        return;
+      }
       await this.o.sinks.offline(uid);
+      this.o.onSettled?.('offline');
       this.o.logger.debug({ uid }, 'realtime presence: user offline (no live connection after grace)');
     } catch (err) {
+      this.o.onSettled?.('error');
       this.o.logger.warn({ uid, err: (err as Error).message }, 'realtime presence: offline check failed');
     }
   }
