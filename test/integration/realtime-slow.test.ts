@@ -39,7 +39,7 @@ describe('slow clients (sink policy)', () => {
   it('holds live events during a replay and releases them after, without duplicates', async () => {
     const sent: EventEnvelope[] = [];
     const sink = new ConnectionSink({ kind: 'socket.io', overLimit: () => false, send: (e) => sent.push(e), disconnect: () => undefined }, { maxConsecutiveDrops: 3, maxReplayBuffer: 10, recentIds: 10 }, { delivered: () => undefined, dropped: () => undefined, slowDisconnect: () => undefined });
-    const [a, b, c] = [1, 2, 3].map((i) => makeEvent('notif.add', 'u', { i })) as [EventEnvelope, EventEnvelope, EventEnvelope];
+    const [a, b, c] = [1, 2, 3].map((i) => makeEvent('notif.add', 'u', { i }) as EventEnvelope) as [EventEnvelope, EventEnvelope, EventEnvelope];
     await sink.withHeldLive(async () => {
       sink.deliver(b, ''); // live, arrives during the replay
       sink.deliver(c, '');
