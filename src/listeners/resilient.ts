@@ -12,7 +12,7 @@ export interface ResilientOptions {
   backoffBaseMs: number;
   backoffMaxMs: number;
   logger: Logger;
-  /** Metrics hooks: attached-state changes (+1/-1) and re-attaches. */
+  /** Metrics hooks: attached-state changes (+1 once the source delivered, -1 on error/stop) and re-attaches. */
   onAttached?(delta: 1 | -1): void;
   onReattach?(): void;
   random?: () => number;
@@ -58,10 +58,11 @@ export class ResilientWatch {
           if (gen === this.generation) this.fail(err);
         },
         onHealthy: () => {
-          if (gen === this.generation) this.attempt = 0;
+          if (gen !== this.generation) return;
+          this.attempt = 0;
+          this.setAttached(true);
         },
       });
-      this.setAttached(true);
     } catch (err) {
       this.fail(err as Error);
     }

@@ -40,20 +40,22 @@ export function watchChat(ctx: WatchContext, database: Database, spec: { space: 
       query = lastKey ? ref.orderByKey().startAt(lastKey) : ref.orderByKey();
       query.on('child_added', onChild, (err: Error) => cb.onError(err));
     };
-    if (lastKey !== undefined) listen();
-    else
+    if (lastKey !== undefined) {
+      listen();
+      cb.onHealthy();
+    } else
       ref
         .orderByKey()
         .limitToLast(1)
         .once('value')
         .then((snap) => {
-          cb.onHealthy();
           let newest: string | null = null;
           snap.forEach((c) => {
             newest = c.key;
           });
           if (lastKey === undefined) lastKey = newest;
           listen();
+          cb.onHealthy();
         }, (err: Error) => cb.onError(err));
     return () => {
       cancelled = true;
