@@ -1,10 +1,138 @@
-import type { RoleContext } from '../roles.js';
-
 /**
- * PLACEHOLDER (issue 3 replaces this file): queues on the queue Redis and `core.deps.tasks`
- * (enqueue side, used by the api role's TASK.* methods); `/admin/queues` when ctx.app is set.
+ * Background tasks for every role (CONTRACT §9):
+ * - `setupTasks(ctx)` (all roles): the queues on the queue Redis, `deps.tasks` (TASK.*), a queue
+ *   Redis health check, the eviction-policy warning, and `/admin/queues` when ctx.app is set;
+ * - `startWorkers(ctx)` (worker/all): one BullMQ Worker per queue in WORKER_QUEUES running the
+ *   shared processor (runner.ts); SIGTERM drains them in lifecycle PHASE.workers (active jobs
+ *   finish; a job still running when the grace ends keeps its lock until it expires, then another
+ *   worker takes it back through stalled-job recovery).
  */
-export async function setupTasks(_ctx: RoleContext): Promise<void> {}
+import { Worker } from 'bullmq';
+import type { QueueName } from '../config/schema.js';
+import { PHASE, type Core } from '../core.js';
+import type { RoleContext } from '../roles.js';
+import { createRedis } from '../shared/redis.js';
+import { mountDashboard } from './dashboard.js';
+import type { ProgressHook } from './progress.js';
+import { checkEvictionPolicy, createQueueSet, type QueueSet } from './queues.js';
+import { createRunner } from './runner.js';
+import { createTaskService } from './taskService.js';
+import { taskKinds } from './tasks/index.js';
 
-/** PLACEHOLDER (issue 3): BullMQ workers for config.workerQueues (worker/all roles). */
-export async function startWorkers(_ctx: RoleContext): Promise<void> {}
+export interface TasksRuntime {
+  queues: QueueSet;
+}
+
+const runtimes = new WeakMap<Core, TasksRuntime>();
+
+/** The queues of a core after setupTasks (scheduler and tests use them). */
+export function tasksRuntime(core: Core): TasksRuntime | undefined {
+  return runtimes.get(core);
+}
+
+export interface SetupTasksOptions {
+  /** Mount /admin/queues on ctx.app (default true). */
+  dashboard?: boolean;
+}
+
+export async function setupTasks(ctx: RoleContext, opts: SetupTasksOptions = {}): Promise<TasksRuntime> {
+  const existing = runtimes.get(ctx.core);
+  if (existing) return existing;
+  const { deps, lifecycle } = ctx.core;
+  const logger = deps.logger.child({ component: 'tasks' });
+  const queues = createQueueSet({ config: deps.config, logger });
+  const runtime: TasksRuntime = { queues };
+  runtimes.set(ctx.core, runtime);
+  lifecycle.add(PHASE.queues, { name: 'queues', close: () => queues.close() });
+  deps.tasks = createTaskService({ deps, queues });
+  deps.checks.push({
+    // Optional: a queue Redis outage makes TASK.* fail but the rest of the API keeps serving.
+    name: 'queue_redis',
+    required: false,
+    async check() {
+      return { ok: (await queues.connection.client.ping()) === 'PONG' };
+    },
+  });
+  void checkEvictionPolicy(queues.connection.client, logger);
+  if (ctx.app && opts.dashboard !== false) {
+    try {
+      await mountDashboard(ctx.app, queues.all(), deps.config.serviceToken);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'queue dashboard not mounted (the HTTP app had already started)');
+    }
+  }
+  return runtime;
+}
+
+export interface StartWorkersOptions {
+  /** Queues to consume (default config.workerQueues). */
+  queues?: readonly QueueName[];
+  /** Jobs in parallel per queue (default config.workerConcurrency). */
+  concurrency?: number;
+  /** Lock held on an active job, renewed while it runs; a dead worker's job is taken back after it (default 30000). */
+  lockDurationMs?: number;
+  /** How often workers look for stalled jobs (default 30000). */
+  stalledIntervalMs?: number;
+  /** Times a job may stall before it fails (default 2). */
+  maxStalledCount?: number;
+  cancelPollMs?: number;
+  settleGraceMs?: number;
+  /** Called after each recorded progress step. */
+  onProgress?: ProgressHook;
+}
+
+export interface WorkersHandle {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+export async function startWorkers(ctx: RoleContext, opts: StartWorkersOptions = {}): Promise<WorkersHandle> {
+  const { queues } = await setupTasks(ctx);
+  const { deps, lifecycle } = ctx.core;
+  const { config } = deps;
+  const logger = deps.logger.child({ component: 'workers' });
+  // Workers need maxRetriesPerRequest null (blocking commands); BullMQ duplicates it for blocking reads.
+  const connection = createRedis({ settings: config.queueRedis, name: `pinnokio:worker:${config.instanceId}`, logger, maxRetriesPerRequest: null });
+  const runner = createRunner({
+    deps: { service: deps, queueRedis: queues.connection.client },
+    kinds: taskKinds,
+    logger,
+    workerId: config.instanceId,
+    ...(opts.cancelPollMs !== undefined ? { cancelPollMs: opts.cancelPollMs } : {}),
+    ...(opts.settleGraceMs !== undefined ? { settleGraceMs: opts.settleGraceMs } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  const workers = (opts.queues ?? config.workerQueues).map((name) => {
+    const w = new Worker(name, runner.processor, {
+      connection: connection.client,
+      prefix: config.queuePrefix,
+      concurrency: opts.concurrency ?? config.workerConcurrency,
+      lockDuration: opts.lockDurationMs ?? 30000,
+      stalledInterval: opts.stalledIntervalMs ?? 30000,
+      maxStalledCount: opts.maxStalledCount ?? 2,
+      name: config.instanceId,
+    });
+    w.on('error', (err: Error) => logger.warn({ queue: name, err: err.message }, 'worker error'));
+    w.on('failed', (job, err) => {
+      runner.onFailed(job, err).catch((e: Error) => logger.warn({ err: e.message }, 'could not record a lost job'));
+    });
+    w.on('stalled', (jobId: string) => {
+      deps.metrics.counter('tasks_stalled_total', 'Jobs found stalled (worker died) and taken back', ['queue']).inc({ queue: name });
+      logger.warn({ queue: name, job_id: jobId }, 'stalled job taken back');
+    });
+    return w;
+  });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      logger.info({ queues: workers.map((w) => w.name) }, 'draining workers');
+      await Promise.allSettled(workers.map((w) => w.close()));
+      await connection.close();
+    })();
+    return closing;
+  };
+  lifecycle.add(PHASE.workers, { name: 'workers', close });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  logger.info({ queues: workers.map((w) => w.name), concurrency: opts.concurrency ?? config.workerConcurrency }, 'workers started');
+  return { workers, close };
+}
