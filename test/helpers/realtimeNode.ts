@@ -22,17 +22,17 @@ export interface GatewayNode {
 }
 
 /**
- * One gateway node as main.ts builds it (setupTasks, attachGateway before listen, optional
- * workers), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
+ * One gateway node as main.ts builds it (setupTasks when `tasks`/`workers`, attachGateway before
+ * listen, startWorkers when `workers`), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
  * Firestore emulator whose host is in FIRESTORE_EMULATOR_HOST.
  */
-export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions; workers?: boolean } = {}): Promise<GatewayNode> {
+export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions; tasks?: boolean; workers?: boolean } = {}): Promise<GatewayNode> {
   const config = await testConfig({ INSTANCE_ID: uniq('gw'), ...o.env });
   const firebase = createFirebase(config.firebase);
   const core = createCore({ config, logger: silentLogger(), firebase, masterSwitchPollMs: 50 });
   const app = buildApi(core.deps);
   const ctx = { core, app };
-  if (o.workers) await setupTasks(ctx);
+  if (o.tasks || o.workers) await setupTasks(ctx);
   const gateway = await attachGateway(ctx, o.gateway);
   if (!gateway) throw new Error('gateway not attached');
   if (o.workers) await startWorkers(ctx);
