@@ -215,6 +215,9 @@ export function extractInvoice(text: string): InvoiceExtraction {
   else if (dominant) out.currency = { value: dominant, confidence: 0.6, source: 'most frequent currency in the document' };
   for (const f of [out.total, out.subtotal]) if (f && !f.currency && out.currency) f.currency = out.currency.value;
   if (out.vat && !out.vat.currency && out.currency) out.vat.currency = out.currency.value;
+  // A letterhead guess means nothing in a text with no other invoice field.
+  const others = [out.invoice_number, out.invoice_date, out.due_date, out.currency, out.subtotal, out.vat, out.total, out.buyer].filter(Boolean).length + out.tax_ids.length;
+  if (others === 0 && out.seller && out.seller.confidence < 0.5) out.seller = null;
   out.fields_found = [out.invoice_number, out.invoice_date, out.due_date, out.currency, out.subtotal, out.vat, out.total, out.seller, out.buyer].filter(Boolean).length + (out.tax_ids.length > 0 ? 1 : 0);
   if (out.fields_found === 0) out.warnings.push('no invoice field was recognised in this text');
   return out;
