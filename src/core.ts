@@ -44,7 +44,9 @@ export function createCore(o: CoreOptions): Core {
   const { config, logger, firebase } = o;
   const lifecycle = new Lifecycle(logger);
   const metrics = o.metrics ?? new Metrics();
-  const redis = createRedis({ settings: config.redis, name: `pinnokio:main:${config.instanceId}`, logger });
+  // Request path: batch a tick's commands into one write, and fail fast while disconnected (no
+  // offline queue) so the registry falls back to legacy instead of hanging until timeout_ms.
+  const redis = createRedis({ settings: config.redis, name: `pinnokio:main:${config.instanceId}`, logger, autoPipelining: true, enableOfflineQueue: false });
   lifecycle.add(PHASE.redis, redis);
   lifecycle.add(PHASE.firebase, { name: 'firebase', close: () => firebase.close() });
 

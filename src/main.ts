@@ -16,6 +16,7 @@ import { startScheduler } from './scheduler/index.js';
 import { createFirebase } from './shared/firebase.js';
 import { createLogger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
+import { waitReady } from './shared/redis.js';
 import { setupTasks, startWorkers } from './workers/index.js';
 
 function packageVersion(): string {
@@ -56,6 +57,11 @@ export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
   const firebase = createFirebase(config.firebase);
   const flags = config.unleash ? createUnleashFlags(config.unleash, logger) : undefined;
   const core = createCore({ config, logger, firebase, flags, metrics: new Metrics({ defaultMetrics: true, labels: { role: config.role } }) });
+  try {
+    await waitReady(core.redis.client, 10000);
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'main Redis not reachable at start; serving degraded (registry falls back to legacy)');
+  }
   const serveHttp = config.role === 'api' || config.role === 'all';
   const app = serveHttp ? buildApi(core.deps) : undefined;
   const ctx: RoleContext = app ? { core, app } : { core };

@@ -23,7 +23,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       req.log.error({ err: error }, 'unhandled error');
       e = new AppError('INTERNAL', 'internal error; see the service log with this request id', { request_id: req.id }, 500);
     }
-    if (e.httpStatus >= 500 && e.code !== 'INTERNAL') req.log.warn({ code: e.code, msg2: e.message }, 'dependency unavailable');
+    if (e.httpStatus >= 500 && e.code !== 'INTERNAL') req.log.warn({ code: e.code, error_message: e.message }, 'dependency unavailable');
     void reply.code(e.httpStatus).type('application/json').send({ ok: false, error: toErrorBody(e) });
   });
   app.setNotFoundHandler((req, reply) => {

@@ -42,48 +42,49 @@ export class RegistryRouter {
     return this.d.decider.modeFor(userId).mode;
   }
 
-  private async route<T>(op: string, userId: string | undefined, fn: (s: RegistryStore) => Promise<T>, presence?: (result: T) => Promise<void>): Promise<T> {
+  /**
+   * Runs `fn` on the store the flag chooses. In unified mode `presence` (the Firestore presence
+   * write) runs in parallel with the Redis call; its failure is logged and counted, not returned.
+   */
+  private async route<T>(op: string, userId: string | undefined, fn: (s: RegistryStore) => Promise<T>, presence?: () => Promise<void>): Promise<T> {
     const { mode, reason } = this.d.decider.modeFor(userId);
     if (this.d.debug) this.d.logger.debug({ registry: mode, reason, op, user_id: userId }, 'registry route');
     if (mode === 'legacy') {
       this.calls.inc({ mode: 'legacy', op });
       return fn(this.d.legacy);
     }
-    let result: T;
+    const presenceDone = presence?.().catch((err: Error) => {
+      this.presenceFailures.inc({ op });
+      this.d.logger.error({ op, user_id: userId, err: err.message }, 'firestore presence write failed (unified mode)');
+    });
     try {
-      result = await fn(this.d.unified);
+      const result = await fn(this.d.unified);
       this.calls.inc({ mode: 'unified', op });
+      return result;
     } catch (err) {
       this.fallbacks.inc({ op });
       this.calls.inc({ mode: 'legacy', op });
       this.d.logger.warn({ op, user_id: userId, err: (err as Error).message }, 'unified registry failed; fallback to legacy registry');
-      return fn(this.d.legacy);
+      return await fn(this.d.legacy);
+    } finally {
+      await presenceDone;
     }
-    if (presence) {
-      try {
-        await presence(result);
-      } catch (err) {
-        this.presenceFailures.inc({ op });
-        this.d.logger.error({ op, user_id: userId, err: (err as Error).message }, 'firestore presence write failed (unified mode)');
-      }
-    }
-    return result;
   }
 
   registerUser(userId: string, sessionId: string, backendRoute: string | null): Promise<RegisterUserResult> {
-    return this.route('register_user', userId, (s) => s.registerUser(userId, sessionId, backendRoute), (r) =>
-      this.d.presence.online({ userId, sessionId, backendRoute: r.backend_route, lastSeenAt: r.last_seen_at }),
+    return this.route('register_user', userId, (s) => s.registerUser(userId, sessionId, backendRoute), () =>
+      this.d.presence.online({ userId, sessionId, backendRoute: backendRoute ?? '', lastSeenAt: new Date().toISOString() }),
     );
   }
 
   registerUserSession(input: RegisterSessionInput): Promise<UserDocument> {
-    return this.route('register_user_session', input.userId, (s) => s.registerUserSession(input), (doc) =>
+    return this.route('register_user_session', input.userId, (s) => s.registerUserSession(input), () =>
       this.d.presence.online({
         userId: input.userId,
         sessionId: input.sessionId,
-        backendRoute: doc.user_info.backend_route,
+        backendRoute: input.backendRoute ?? '',
         authorizedCompanies: input.authorizedCompanies,
-        lastSeenAt: doc.user_info.last_seen_at,
+        lastSeenAt: new Date().toISOString(),
       }),
     );
   }
@@ -93,8 +94,15 @@ export class RegistryRouter {
   }
 
   updateUserHeartbeat(userId: string): Promise<boolean> {
-    return this.route('update_user_heartbeat', userId, (s) => s.updateUserHeartbeat(userId), async (ok) => {
-      if (ok) await this.d.presence.heartbeat(userId);
+    // Presence only for a registered user (a heartbeat must not create an online user out of nothing).
+    return this.route('update_user_heartbeat', userId, (s) => s.updateUserHeartbeat(userId)).then(async (ok) => {
+      if (ok && this.modeFor(userId) === 'unified') {
+        await this.d.presence.heartbeat(userId).catch((err: Error) => {
+          this.presenceFailures.inc({ op: 'update_user_heartbeat' });
+          this.d.logger.error({ user_id: userId, err: err.message }, 'firestore presence write failed (unified mode)');
+        });
+      }
+      return ok;
     });
   }
 
@@ -104,10 +112,17 @@ export class RegistryRouter {
    */
   async unregisterSession(sessionId: string, callerUserId?: string, op = 'unregister_session'): Promise<boolean> {
     const userId = callerUserId ?? (await this.sessionOwner(sessionId));
-    const first = await this.route(op, userId, (s) => s.unregisterSession(sessionId), async (removed) => {
-      if (removed && userId) await this.d.presence.offline(userId, sessionId);
-    });
-    if (first) return true;
+    const first = await this.route(op, userId, (s) => s.unregisterSession(sessionId));
+    if (first) {
+      // Offline only if this session is still the user's current one (checked in a transaction).
+      if (userId && this.modeFor(userId) === 'unified') {
+        await this.d.presence.offline(userId, sessionId).catch((err: Error) => {
+          this.presenceFailures.inc({ op });
+          this.d.logger.error({ op, user_id: userId, err: err.message }, 'firestore presence write failed (unified mode)');
+        });
+      }
+      return true;
+    }
     const mode = this.modeFor(userId);
     const other = mode === 'unified' ? this.d.legacy : this.d.unified;
     try {

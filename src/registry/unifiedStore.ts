@@ -87,11 +87,12 @@ export class UnifiedRegistryStore implements RegistryStore {
     const now = this.now();
     const nowIso = now.toISOString();
     const route = backendRoute ?? '';
-    await Promise.all([
+    // The company field is not written here, so reading it in the same round trip is safe.
+    const [, , company] = await Promise.all([
       this.writeUser(userId, this.onlineFields(userId, sessionId, route, nowIso), now.getTime()),
       this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS),
+      this.redis.hget(keys.user(userId), F.company),
     ]);
-    const company = await this.redis.hget(keys.user(userId), F.company);
     if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
     return { user_id: userId, session_id: sessionId, backend_route: route, last_seen_at: nowIso };
   }
@@ -149,10 +150,11 @@ export class UnifiedRegistryStore implements RegistryStore {
       ...flatten(['user_info'], { user_id: userId, status: 'online', last_seen_at: nowIso }),
       ...(sessionId ? flatten(['user_info'], { session_id: sessionId }) : {}),
     };
-    const writes: Array<Promise<unknown>> = [this.writeUser(userId, fields, now.getTime())];
-    if (sessionId) writes.push(this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS));
-    await Promise.all(writes);
-    const company = await this.redis.hget(keys.user(userId), F.company);
+    const [, company] = await Promise.all([
+      this.writeUser(userId, fields, now.getTime()),
+      this.redis.hget(keys.user(userId), F.company),
+      sessionId ? this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS) : undefined,
+    ]);
     if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
     return { user_id: userId, status: 'online', heartbeat_at: nowIso };
   }

@@ -5,6 +5,7 @@ import { createCore, type Core } from '../../src/core.js';
 import type { Flags } from '../../src/flags/flags.js';
 import { createFirebase } from '../../src/shared/firebase.js';
 import { silentLogger, type Logger } from '../../src/shared/logger.js';
+import { waitReady } from '../../src/shared/redis.js';
 import { TEST_TOKEN, testConfig, uniq } from './env.js';
 
 export interface TestService {
@@ -24,6 +25,7 @@ export async function startTestService(o: { env?: Env; flags?: Flags; logger?: L
   const logger = o.logger ?? silentLogger();
   const firebase = createFirebase(config.firebase);
   const core = createCore({ config, logger, firebase, flags: o.flags, masterSwitchPollMs: 50 });
+  await waitReady(core.redis.client, 3000).catch(() => undefined); // a test may point at a dead Redis on purpose
   const app = buildApi(core.deps, o.api);
   await app.ready();
   return {

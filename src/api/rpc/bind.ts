@@ -15,6 +15,17 @@ export function describeIssues(error: z.ZodError): { message: string; details: R
   };
 }
 
+/** Strict variants built once per method: zod compiles a schema on first use, so reuse matters. */
+const strictSchemas = new WeakMap<RpcMethod, z.ZodType>();
+function strictOf(method: RpcMethod): z.ZodType {
+  let s = strictSchemas.get(method);
+  if (!s) {
+    s = method.args.strict();
+    strictSchemas.set(method, s);
+  }
+  return s;
+}
+
 /**
  * Merges positional `args` and keyword `kwargs` by the schema's key order, then validates.
  * A name given both ways, too many positional values, or unknown keywords are INVALID_ARGS.
@@ -33,7 +44,7 @@ export function bindArgs(method: RpcMethod, args: unknown[], kwargs: Record<stri
     merged[k] = v;
   }
   if (names.includes('user_id') && merged.user_id === undefined && callerUserId !== undefined) merged.user_id = callerUserId;
-  const parsed = method.args.strict().safeParse(merged);
+  const parsed = strictOf(method).safeParse(merged);
   if (!parsed.success) {
     const { message, details } = describeIssues(parsed.error);
     throw invalidArgs(message, details);

@@ -53,11 +53,14 @@ export class Idempotency {
    */
   async begin(method: string, key: string, fingerprint: string, deadline: number): Promise<IdempotentOutcome> {
     const k = keys.idempotency(method, key);
+    // The claim lives only as long as the call may run (+ margin): a process that dies mid-call
+    // cannot block retries of that key for the whole RPC_IDEMP_TTL.
+    const claimTtl = Math.min(this.ttlSeconds, Math.ceil((deadline - Date.now()) / 1000) + 5);
     let delay = 10;
     for (;;) {
       const owner = randomUUID();
       const claim = JSON.stringify({ s: 'p', o: owner, f: fingerprint } satisfies Pending);
-      const ok = await this.redis.set(k, claim, 'EX', this.ttlSeconds, 'NX');
+      const ok = await this.redis.set(k, claim, 'EX', Math.max(1, claimTtl), 'NX');
       if (ok === 'OK') {
         return {
           kind: 'run',

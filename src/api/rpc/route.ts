@@ -72,7 +72,10 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
       const traceHint = (body as { trace_id?: unknown }).trace_id;
       const traceId = typeof traceHint === 'string' && /^[\w.:@-]{1,128}$/.test(traceHint) ? traceHint : randomUUID();
       reply.header('x-trace-id', traceId);
-      const log = req.log.child({ trace_id: traceId }) as Logger;
+      // Child loggers are built only when something is logged: creating them per request showed in profiles.
+      const bindings: Record<string, unknown> = { trace_id: traceId };
+      let child: Logger | undefined;
+      const log = () => (child ??= (req.log as Logger).child(bindings));
 
       let metricName = 'invalid';
       let code: ErrorCode | 'OK' = 'OK';
@@ -93,7 +96,8 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
         const args = bindArgs(method, env.args, env.kwargs, callerUserId);
         const timeoutMs = env.timeout_ms ?? config.rpc.defaultTimeoutMs;
         const deadline = Date.now() + timeoutMs;
-        const mlog = log.child({ method: method.name, user_id: callerUserId, session_id: env.session_id ?? undefined });
+        Object.assign(bindings, { method: method.name, user_id: callerUserId, session_id: env.session_id ?? undefined });
+        const mlog = log;
 
         const run = async (): Promise<{ text: string; code: ErrorCode | undefined }> => {
           try {
@@ -103,7 +107,9 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
                   userId: callerUserId,
                   sessionId: env.session_id ?? undefined,
                   traceId,
-                  logger: mlog,
+                  get logger() {
+                    return mlog();
+                  },
                   signal,
                   deps,
                 }),
@@ -112,8 +118,8 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
             return { text: ok(data), code: undefined };
           } catch (err) {
             const e = normaliseError(err);
-            if (e.code === 'INTERNAL' || e.code === 'UNAVAILABLE') mlog.error({ err }, 'rpc method failed');
-            else mlog.info({ code: e.code, msg2: e.message }, 'rpc method answered an error');
+            if (e.code === 'INTERNAL' || e.code === 'UNAVAILABLE') mlog().error({ err }, 'rpc method failed');
+            else mlog().info({ code: e.code, error_message: e.message }, 'rpc method answered an error');
             if (e.httpStatus !== 200) reply.code(e.httpStatus);
             return { text: fail(e), code: e.code };
           }
@@ -131,7 +137,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
             if (err instanceof AppError) throw err;
             // The idempotency store is down: serve the call (the registry may fall back) rather than fail it.
             bypassed.inc({ method: method.name });
-            mlog.warn({ err: (err as Error).message }, 'idempotency store unavailable; running without it');
+            mlog().warn({ err: (err as Error).message }, 'idempotency store unavailable; running without it');
             outcome = undefined;
           }
           if (outcome?.kind === 'replay') {
@@ -141,20 +147,35 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
             resultCode = (JSON.parse(text) as { error?: { code: ErrorCode } }).error?.code;
           } else {
             ({ text, code: resultCode } = await run());
-            await outcome?.complete(text, resultCode).catch((err: Error) => mlog.warn({ err: err.message }, 'could not store idempotent response'));
+            // Stored after the answer is on its way (one round trip off the latency); a duplicate
+            // arriving meanwhile waits on the claim and then gets this very text.
+            if (outcome) {
+              const complete = outcome.complete;
+              const stored = text;
+              const storedCode = resultCode;
+              let storing = false;
+              const store = () => {
+                if (storing) return;
+                storing = true;
+                complete(stored, storedCode).catch((err: Error) => mlog().warn({ err: err.message }, 'could not store idempotent response'));
+              };
+              // 'close' covers a caller that went away before the answer was written.
+              reply.raw.once('finish', store);
+              reply.raw.once('close', store);
+            }
           }
         } else {
           ({ text, code: resultCode } = await run());
         }
         code = resultCode ?? 'OK';
         if (env.reply_to) {
-          await deps.redis.publish(env.reply_to, text).catch((err: Error) => mlog.warn({ err: err.message }, 'reply_to publish failed'));
+          await deps.redis.publish(env.reply_to, text).catch((err: Error) => mlog().warn({ err: err.message }, 'reply_to publish failed'));
         }
         return reply.type('application/json').send(text);
       } catch (err) {
         const e = normaliseError(err);
         code = e.code;
-        if (e.code === 'INTERNAL') log.error({ err }, 'rpc failed');
+        if (e.code === 'INTERNAL') log().error({ err }, 'rpc failed');
         if (e.httpStatus !== 200) reply.code(e.httpStatus);
         return reply.type('application/json').send(fail(e));
       } finally {
