@@ -1,0 +1,75 @@
+/**
+ * bench/fanout client process: holds `count` connections (socket.io websocket-only, or raw ws) for
+ * uids `bu{start}`..`bu{start+count-1}` and records PUBLISH → receipt latency from the `t` in each
+ * event's payload (process.hrtime is CLOCK_MONOTONIC, shared by every process on the machine).
+ * Usage (by bench/fanout.ts): tsx bench/fanout-client.ts <sio|gws|ws> <url> <start> <count> <token>
+ */
+import { io } from 'socket.io-client';
+import { WebSocket } from 'ws';
+
+const [kind, url, startS, countS, token] = process.argv.slice(2) as [string, string, string, string, string];
+const start = Number(startS);
+const count = Number(countS);
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+let latencies: number[] = [];
+let connectedN = 0;
+let failed = 0;
+const closers: Array<() => void> = [];
+
+function onEnvelope(e: { payload?: { t?: number } }) {
+  const t = e.payload?.t;
+  if (typeof t === 'number') latencies.push(nowMs() - t);
+}
+
+function connectOne(i: number): Promise<void> {
+  const uid = `bu${i}`;
+  return new Promise((resolve) => {
+    if (kind === 'sio') {
+      const s = io(url, { transports: ['websocket'], auth: { service_token: token, uid }, reconnection: false, forceNew: true, timeout: 60000 });
+      s.on('event', onEnvelope);
+      s.once('connect', () => {
+        connectedN++;
+        resolve();
+      });
+      s.once('connect_error', () => {
+        failed++;
+        resolve();
+      });
+      closers.push(() => s.close());
+    } else {
+      // 'ws': the bare baseline server; 'gws': the gateway's own /ws endpoint (service token + uid).
+      const headers = kind === 'gws' ? { authorization: `Bearer ${token}` } : undefined;
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?uid=${uid}`, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
+      ws.on('message', (d) => onEnvelope(JSON.parse(String(d)) as { payload?: { t?: number } }));
+      ws.once('open', () => {
+        connectedN++;
+        resolve();
+      });
+      ws.once('error', () => {
+        failed++;
+        resolve();
+      });
+      closers.push(() => ws.terminate());
+    }
+  });
+}
+
+let next = start;
+const end = start + count;
+await Promise.all(
+  Array.from({ length: 100 }, async () => {
+    while (next < end) await connectOne(next++);
+  }),
+);
+process.send?.({ connected: connectedN, failed });
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'reset') {
+    latencies = [];
+    process.send?.({ reset: true });
+  } else if (m.cmd === 'report') {
+    process.send?.({ latencies });
+  } else if (m.cmd === 'stop') {
+    for (const c of closers) c();
+    setTimeout(() => process.exit(0), 200).unref();
+  }
+});

@@ -1,0 +1,99 @@
+/**
+ * bench/fanout server process: either the real gateway (createCore + buildApi + attachGateway) or a
+ * bare `ws` server with the same delivery model (one SUBSCRIBE per connected uid, raw text frames).
+ * Driven by the parent over IPC: {cmd:'mem'} → memory after GC, {cmd:'stop'}.
+ * Usage (by bench/fanout.ts): tsx --expose-gc bench/fanout-server.ts <gateway|ws> <redisHost> <redisPort> [firestoreHost]
+ */
+import { createServer } from 'node:http';
+import { Redis } from 'ioredis';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const [kind, redisHost, redisPort, firestoreHost] = process.argv.slice(2) as [string, string, string, string | undefined];
+export const BENCH_TOKEN = 'bench-service-token-0123456789abcdef';
+
+const send = (m: unknown) => process.send?.(m);
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+
+async function startGateway(): Promise<{ port: number; stop(): Promise<void> }> {
+  if (firestoreHost) process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
+  const { loadConfig } = await import('../src/config/load.js');
+  const { createCore, PHASE } = await import('../src/core.js');
+  const { buildApi } = await import('../src/api/buildApi.js');
+  const { attachGateway } = await import('../src/realtime/index.js');
+  const { createFirebase } = await import('../src/shared/firebase.js');
+  const { createLogger } = await import('../src/shared/logger.js');
+  const res = await loadConfig({
+    LISTENERS_SERVICE_TOKEN: BENCH_TOKEN,
+    LOG_LEVEL: 'warn',
+    FIREBASE_PROJECT_ID: 'demo-bench',
+    FIRESTORE_EMULATOR_HOST: firestoreHost,
+    LISTENERS_REDIS_HOST: redisHost,
+    LISTENERS_REDIS_PORT: redisPort,
+    LISTENERS_ENABLED: 'false',
+    PORT: '0',
+    INSTANCE_ID: 'bench-gateway',
+  });
+  if (!res.ok) throw new Error(res.problems.join('; '));
+  const config = res.config;
+  const logger = createLogger({ level: 'warn' });
+  const core = createCore({ config, logger, firebase: createFirebase(config.firebase) });
+  const app = buildApi(core.deps);
+  // Presence off: it would write each user's Firestore presence document; delivery is what is measured.
+  await attachGateway({ core, app }, { presence: false });
+  core.lifecycle.add(PHASE.intake, { name: 'http', close: () => app.close() });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, stop: () => core.lifecycle.close(10000) };
+}
+
+async function startBareWs(): Promise<{ port: number; stop(): Promise<void> }> {
+  const sub = new Redis({ host: redisHost, port: Number(redisPort), connectionName: 'bench:bare-ws-sub' });
+  sub.on('error', () => undefined);
+  const byUid = new Map<string, Set<WebSocket>>();
+  sub.on('message', (channel: string, message: string) => {
+    const set = byUid.get(channel.slice('user:'.length));
+    if (set) for (const ws of set) ws.send(message);
+  });
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ server, path: '/ws', perMessageDeflate: false });
+  wss.on('connection', (ws, req) => {
+    const uid = new URL(req.url ?? '/', 'http://x').searchParams.get('uid') ?? '';
+    let set = byUid.get(uid);
+    if (!set) {
+      set = new Set();
+      byUid.set(uid, set);
+      void sub.subscribe(`user:${uid}`);
+    }
+    set.add(ws);
+    ws.on('close', () => {
+      set.delete(ws);
+      if (set.size === 0) {
+        byUid.delete(uid);
+        void sub.unsubscribe(`user:${uid}`);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : 0,
+    stop: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((r) => server.close(() => r()));
+      sub.disconnect();
+    },
+  };
+}
+
+const started = await (kind === 'gateway' ? startGateway() : startBareWs());
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'mem') {
+    gc();
+    gc();
+    const u = process.memoryUsage();
+    send({ mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external } });
+  } else if (m.cmd === 'stop') {
+    void started.stop().finally(() => process.exit(0));
+  }
+});
+send({ ready: true, port: started.port });

@@ -1,0 +1,197 @@
+/**
+ * Fan-out benchmark (issue 5): 10,000 connected sockets on one gateway node, clients in separate
+ * processes (4 × 2,500, websocket transport only). Measures PUBLISH → receipt latency p50/p99/max
+ * at 1,000 and 10,000 events/s (each event addressed to a random one of the 10,000 users, with the
+ * publish time in its payload) and server memory per socket; the same messages are then delivered
+ * by the gateway's raw /ws endpoint and by a bare `ws` server (one SUBSCRIBE per uid, raw frames) as
+ * the baseline, in the same run. Run: `npx tsx bench/fanout.ts` (FANOUT_SOCKETS, FANOUT_SECONDS,
+ * BENCH_REDIS_URL optional). Bounded: every phase has a timeout, the whole run a 6-minute cap.
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { makeEvent } from '../src/shared/events.js';
+import { benchRedis, freePort, percentile, round } from './lib.js';
+
+const SOCKETS = Number(process.env.FANOUT_SOCKETS ?? 10000);
+const PROCS = 4;
+const SECONDS = Number(process.env.FANOUT_SECONDS ?? 5);
+const RATES = [1000, 10000];
+const TOKEN = 'bench-service-token-0123456789abcdef';
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+
+// Raise the open-files limit for this process tree where possible (re-exec under a shell ulimit).
+if (process.platform === 'linux' && !process.env.FANOUT_ULIMIT_DONE) {
+  const soft = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isFinite(soft) && soft < SOCKETS * 2 + 1000) {
+    const r = spawnSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, FANOUT_ULIMIT_DONE: '1' },
+    });
+    process.exit(r.status ?? 1);
+  }
+}
+
+const killAll = new Set<ChildProcess>();
+const cap = setTimeout(() => {
+  console.error('fanout bench: 6-minute cap reached, stopping');
+  for (const c of killAll) c.kill('SIGKILL');
+  process.exit(2);
+}, 6 * 60_000);
+cap.unref();
+
+function child(file: string, args: string[], execArgv: string[] = []): ChildProcess {
+  const c = fork(here(file), args, { execArgv: [...process.execArgv, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  killAll.add(c);
+  c.once('exit', () => killAll.delete(c));
+  return c;
+}
+
+function nextMessage<T>(c: ChildProcess, pred: (m: any) => boolean, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      c.off('message', on);
+      reject(new Error(`timeout waiting for ${what}`));
+    }, timeoutMs);
+    const on = (m: any) => {
+      if (pred(m)) {
+        clearTimeout(t);
+        c.off('message', on);
+        resolve(m as T);
+      }
+    };
+    c.on('message', on);
+  });
+}
+
+const stopChild = async (c: ChildProcess) => {
+  if (c.exitCode !== null) return;
+  c.send({ cmd: 'stop' });
+  await Promise.race([new Promise((r) => c.once('exit', r)), new Promise((r) => setTimeout(r, 10000))]);
+  if (c.exitCode === null) c.kill('SIGKILL');
+};
+
+interface RateResult { rate: number; published: number; received: number; p50_ms: number; p99_ms: number; max_ms: number }
+interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
+
+async function publishAt(pub: Redis, rate: number, seconds: number): Promise<number> {
+  const tickMs = 10;
+  const perTick = rate / (1000 / tickMs);
+  const startT = performance.now();
+  let sent = 0;
+  let owed = 0;
+  while (performance.now() - startT < seconds * 1000) {
+    const due = Math.floor(((performance.now() - startT) / 1000) * rate) - sent;
+    owed = Math.min(due, perTick * 5);
+    if (owed > 0) {
+      const p = pub.pipeline();
+      for (let i = 0; i < owed; i++) {
+        const uid = `bu${Math.floor(Math.random() * SOCKETS)}`;
+        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i });
+        p.publish(`user:${uid}`, JSON.stringify(env));
+      }
+      sent += owed;
+      await p.exec();
+    }
+    await new Promise((r) => setTimeout(r, tickMs));
+  }
+  return sent;
+}
+
+async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'bare ws (baseline)', redis: { host: string; port: number }, firestoreHost: string, pub: Redis): Promise<VariantResult> {
+  const serverKind = variant === 'bare ws (baseline)' ? 'ws' : 'gateway';
+  const clientKind = variant === 'socket.io (gateway)' ? 'sio' : variant === '/ws (gateway)' ? 'gws' : 'ws';
+  const server = child('fanout-server.ts', [serverKind, redis.host, String(redis.port), firestoreHost], ['--expose-gc']);
+  const { port } = await nextMessage<{ port: number }>(server, (m) => m.ready, 60000, 'server ready');
+  const url = `http://127.0.0.1:${port}`;
+  server.send({ cmd: 'mem' });
+  const mem0 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const t0 = performance.now();
+  const per = Math.ceil(SOCKETS / PROCS);
+  const clients = Array.from({ length: PROCS }, (_, i) => child('fanout-client.ts', [clientKind, url, String(i * per), String(Math.min(per, SOCKETS - i * per)), TOKEN]));
+  const conn = await Promise.all(clients.map((c) => nextMessage<{ connected: number; failed: number }>(c, (m) => m.connected !== undefined, 180000, 'clients connected')));
+  const connectS = (performance.now() - t0) / 1000;
+  const connected = conn.reduce((a, c) => a + c.connected, 0);
+  const failed = conn.reduce((a, c) => a + c.failed, 0);
+  // Let the connect-time work (subscriptions, syncs) settle before measuring memory.
+  await new Promise((r) => setTimeout(r, 2000));
+  server.send({ cmd: 'mem' });
+  const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const rates: RateResult[] = [];
+  for (const rate of RATES) {
+    await Promise.all(clients.map((c) => (c.send({ cmd: 'reset' }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
+    const published = await publishAt(pub, rate, SECONDS);
+    // Drain: until every client's count stops growing (bounded).
+    let lat: number[] = [];
+    let prev = -1;
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[] }>(c, (m) => m.latencies, 20000, 'report'))));
+      lat = reports.flatMap((r) => r.latencies);
+      if (lat.length >= published || lat.length === prev) break;
+      prev = lat.length;
+    }
+    lat.sort((a, b) => a - b);
+    rates.push({ rate, published, received: lat.length, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1) ?? NaN) });
+    console.error(`${variant} @ ${rate}/s: published ${published}, received ${lat.length}, p50 ${round(percentile(lat, 50))} ms, p99 ${round(percentile(lat, 99))} ms, max ${round(lat.at(-1) ?? NaN)} ms`);
+  }
+  await Promise.all(clients.map(stopChild));
+  await stopChild(server);
+  const n = Math.max(1, connected);
+  return {
+    variant,
+    connected,
+    failed,
+    connect_s: round(connectS, 1),
+    mem_per_socket_kb: round((mem1.rss - mem0.rss) / n / 1024, 1),
+    heap_per_socket_kb: round((mem1.heapUsed - mem0.heapUsed) / n / 1024, 1),
+    rates,
+  };
+}
+
+async function main() {
+  const redis = await benchRedis();
+  const fsPort = await freePort();
+  const firestore = child('fanout-firestore.ts', [String(fsPort)]);
+  await nextMessage(firestore, (m) => m.ready, 30000, 'firestore emulator');
+  const pub = new Redis({ host: redis.host, port: redis.port, connectionName: 'bench:fanout-pub' });
+  const results: VariantResult[] = [];
+  try {
+    for (const v of ['socket.io (gateway)', '/ws (gateway)', 'bare ws (baseline)'] as const) {
+      results.push(await runVariant(v, redis, `127.0.0.1:${fsPort}`, pub));
+    }
+  } finally {
+    pub.disconnect();
+    firestore.send({ cmd: 'stop' });
+    for (const c of killAll) c.kill('SIGTERM');
+    await redis.stop();
+  }
+  const base = results.find((r) => r.variant.startsWith('bare'))!;
+  const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 2) : null);
+  const summary = {
+    sockets: SOCKETS,
+    client_processes: PROCS,
+    seconds_per_rate: SECONDS,
+    results,
+    ratios_vs_bare_ws: results.map((r) => ({
+      variant: r.variant,
+      mem_per_socket: ratio(r.mem_per_socket_kb, base.mem_per_socket_kb),
+      ...Object.fromEntries(r.rates.flatMap((x, i) => [[`p50@${x.rate}`, ratio(x.p50_ms, base.rates[i]!.p50_ms)], [`p99@${x.rate}`, ratio(x.p99_ms, base.rates[i]!.p99_ms)]])),
+    })),
+  };
+  console.log(JSON.stringify(summary, null, 2));
+  console.log('\n| variant | connected | rate (ev/s) | received/published | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of results)
+    for (const x of r.rates)
+      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    for (const c of killAll) c.kill('SIGKILL');
+    process.exit(1);
+  },
+);
