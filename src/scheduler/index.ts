@@ -34,7 +34,10 @@ export async function declareSchedules(queue: Queue, schedules: readonly Schedul
   const removed: string[] = [];
   for (const existing of await queue.getJobSchedulers(0, -1)) {
     const id = existing.key;
-    if (!declared.has(id) && (await queue.removeJobScheduler(id))) removed.push(id);
+    if (declared.has(id) || !(await queue.removeJobScheduler(id))) continue;
+    removed.push(id);
+    // Its next run may already be waiting (not only delayed): remove it too, unless it is running.
+    if (existing.next !== undefined) await queue.remove(`repeat:${id}:${existing.next}`).catch(() => 0);
   }
   if (removed.length > 0) logger.info({ removed }, 'removed job schedulers that are no longer declared');
   return { upserted: schedules.map((s) => s.id), removed };
