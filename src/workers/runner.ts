@@ -107,7 +107,7 @@ export function createRunner(o: RunnerOptions) {
     const d = job.data as TrackedJobData;
     const tid = d.task_id;
     const log = logger.child({ task_id: tid, kind: kind.name, job_id: job.id });
-    const doc = await svc.taskRegistry.getTaskRegistry(tid);
+    const [doc, cancelFlag] = await Promise.all([svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid))]);
     if (doc && TERMINAL_STATUSES.has(doc.task_info.status)) {
       log.info({ status: doc.task_info.status }, 'task already ended; job skipped');
       throw new UnrecoverableError(`task already ${doc.task_info.status}`);
@@ -118,7 +118,7 @@ export function createRunner(o: RunnerOptions) {
     const started = Date.now();
     const end = (outcome: string) => m.duration.observe({ kind: kind.name, outcome }, (Date.now() - started) / 1000);
     try {
-      if ((await svc.redis.get(keys.taskCancel(tid))) !== null) throw cancelled();
+      if (cancelFlag !== null) throw cancelled();
       if ((await reporter.emit('started', null, 'started', { attempt: n, max_attempts: maxAttempts, worker_id: o.workerId })) === 'terminal') throw cancelled('task ended before it started');
       const progress: TaskRunContext['progress'] = async (pct, step, data) => {
         if ((await reporter.emit('processing', pct, step, data)) === 'terminal') throw cancelled('task ended while running');

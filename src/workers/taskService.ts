@@ -26,6 +26,8 @@ const KEEP_COMPLETED = { age: 3600, count: 1000 };
 const KEEP_FAILED = { age: 24 * 3600, count: 5000 };
 const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'active']);
 
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
 export interface TaskServiceOptions {
   deps: ServiceDeps;
   queues: QueueSet;
@@ -41,17 +43,18 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
     const token = randomUUID();
     if ((await deps.redis.set(lockKey, token, 'PX', 10000, 'NX')) === null) throw conflict(`task ${taskId} is being started by another request`);
     try {
-      const doc = await deps.taskRegistry.getTaskRegistry(taskId);
-      if (doc && !TERMINAL_STATUSES.has(doc.task_info.status)) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
       const queue = queues.get(kind.queue);
-      const old = await queue.getJob(taskId);
+      const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
+      if (doc && !TERMINAL_STATUSES.has(doc.task_info.status)) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
       if (old) {
         const state = await old.getState();
         if (QUEUED_STATES.has(state)) throw conflict(`task ${taskId} still has a ${state} job (a cancelled run that has not stopped yet?); retry shortly`);
         await old.remove();
       }
-      await deps.redis.del(keys.taskCancel(taskId));
-      await deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds });
+      await Promise.all([
+        deps.redis.del(keys.taskCancel(taskId)),
+        deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
+      ]);
       await publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });
       const data: TrackedJobData = { task_id: taskId, user_id: userId, company_id: companyId, max_duration: kind.options.maxDurationSeconds, payload };
       try {
@@ -72,7 +75,7 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
       }
     } finally {
       // Release only our own lock (it may have expired and been taken by someone else).
-      if ((await deps.redis.get(lockKey)) === token) await deps.redis.del(lockKey);
+      await deps.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch((err: Error) => deps.logger.warn({ err: err.message, task_id: taskId }, 'could not release the start lock (it expires by itself)'));
     }
   }
 
