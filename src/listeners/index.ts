@@ -133,6 +133,16 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
 
   coordinator.start();
   await presence.start();
+  const expiryTimer = options.expiryJobMs > 0 ? setInterval(() => void runExpiry(), options.expiryJobMs) : undefined;
+  expiryTimer?.unref?.();
+  async function runExpiry() {
+    try {
+      const lock = await redis.set(keys.listenerExpiryLock(), config.instanceId, 'PX', Math.max(1000, options.expiryJobMs - 1000), 'NX');
+      if (lock === 'OK') await service.expireStaleListeners();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'stale listener expiry failed');
+    }
+  }
   if (!database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
 
   core.deps.listeners = service;
@@ -149,6 +159,7 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      if (expiryTimer) clearInterval(expiryTimer);
       presence.stop();
       await coordinator.close();
       await sub.close();

@@ -18,6 +18,12 @@ export interface ListenerOptions {
   /** Re-attach backoff of a failing watcher: first delay and cap (ms), with ±50 % jitter. */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /**
+   * Period of the stale-listener expiry run by the listener instances themselves (one instance per
+   * period, Redis lock), besides the scheduler's `listener_expiry` job, which only acts in a
+   * process that has the listener service; 0 turns it off.
+   */
+  expiryJobMs: number;
 }
 
 export const DEFAULT_LISTENER_OPTIONS: Readonly<ListenerOptions> = Object.freeze({
@@ -29,6 +35,7 @@ export const DEFAULT_LISTENER_OPTIONS: Readonly<ListenerOptions> = Object.freeze
   reconcileMs: 30_000,
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
+  expiryJobMs: 60_000,
 });
 
 export function listenerOptions(o: Partial<ListenerOptions> = {}): ListenerOptions {

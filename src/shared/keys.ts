@@ -30,6 +30,8 @@ export const keys = {
   listenerHeartbeats: () => 'listeners:heartbeats',
   /** Channel telling the lease owner of a user to reconcile its on-demand watchers (message = uid). */
   listenerControl: () => 'listeners:control',
+  /** Once-per-period lock of the listener instances' own stale-listener expiry. */
+  listenerExpiryLock: () => 'listeners:expiry_lock',
 
   // Background jobs.
   taskCancel: (tid: string) => `tasks:cancel:${tid}`,
