@@ -149,7 +149,9 @@ describe('TASK.* through real BullMQ workers', () => {
     expect(ev.at(-1)!.data.result).toMatchObject({ embedded: 120, collection_count: 120, skipped: [{ index: 120 }] });
     expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBe(120);
 
-    const hits = await svc.core.deps.tasks!.queryVectors!({ collection_name: collection, query: 'overdue invoice payment', top_k: 5 });
+    const q = await svc.rpc('TASK.query_vectors', { args: [collection, 'overdue invoice payment'], kwargs: { top_k: 5 } });
+    expect(q.headers['idempotent-replay']).toBeUndefined();
+    const hits = q.body.data as Array<Record<string, unknown>>;
     expect(hits).toHaveLength(5);
     expect(hits.every((h) => String(h.preview).startsWith('invoice payment overdue'))).toBe(true);
 

@@ -20,6 +20,7 @@ import taskListUserTasks from './methods/task.list_user_tasks.js';
 import taskStartDocumentAnalysis from './methods/task.start_document_analysis.js';
 import taskStartLlmConversation from './methods/task.start_llm_conversation.js';
 import taskStartVectorComputation from './methods/task.start_vector_computation.js';
+import taskQueryVectors from './methods/task.query_vectors.js';
 import unifiedGetCompanyActiveUsers from './methods/unified.get_company_active_users.js';
 import unifiedGetTaskRegistry from './methods/unified.get_task_registry.js';
 import unifiedGetUserRegistry from './methods/unified.get_user_registry.js';
@@ -48,6 +49,7 @@ export const CATALOGUE: readonly RpcMethod[] = [
   taskStartDocumentAnalysis,
   taskStartLlmConversation,
   taskStartVectorComputation,
+  taskQueryVectors,
   unifiedGetCompanyActiveUsers,
   unifiedGetTaskRegistry,
   unifiedGetUserRegistry,

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { defineMethod, id } from '../types.js';
+import { taskService } from '../services.js';
+
+export default defineMethod({
+  name: 'TASK.query_vectors',
+  description: 'Nearest documents of a collection (built by start_vector_computation) to a query text, by cosine similarity.',
+  readOnly: true,
+  args: z.object({
+    collection_name: id('collection_name'),
+    query: z.string({ error: 'query must be a string' }).min(1, 'query must not be empty').max(20_000),
+    top_k: z.number().int().min(1).max(100).default(5),
+  }),
+  handler: (a, ctx) => {
+    const svc = taskService(ctx.deps);
+    if (!svc.queryVectors) throw new Error('vector queries are not wired on this instance');
+    return svc.queryVectors(a);
+  },
+});
