@@ -14,8 +14,10 @@ export const BENCH_TOKEN = 'bench-service-token-0123456789abcdef';
 const send = (m: unknown) => process.send?.(m);
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
-async function startGateway(): Promise<{ port: number; stop(): Promise<void> }> {
+async function startGateway(): Promise<{ port: number; attaching(): number; stop(): Promise<void> }> {
   if (firestoreHost) process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
+  // No GCE metadata probing from google-auth-library on a bench machine (it only logs warnings).
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const { loadConfig } = await import('../src/config/load.js');
   const { createCore, PHASE } = await import('../src/core.js');
   const { buildApi } = await import('../src/api/buildApi.js');
@@ -39,14 +41,14 @@ async function startGateway(): Promise<{ port: number; stop(): Promise<void> }> 
   const core = createCore({ config, logger, firebase: createFirebase(config.firebase) });
   const app = buildApi(core.deps);
   // Presence off: it would write each user's Firestore presence document; delivery is what is measured.
-  await attachGateway({ core, app }, { presence: false });
+  const gw = await attachGateway({ core, app }, { presence: false });
   core.lifecycle.add(PHASE.intake, { name: 'http', close: () => app.close() });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
-  return { port: typeof addr === 'object' && addr ? addr.port : 0, stop: () => core.lifecycle.close(10000) };
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, attaching: () => gw?.manager.attaching ?? 0, stop: () => core.lifecycle.close(10000) };
 }
 
-async function startBareWs(): Promise<{ port: number; stop(): Promise<void> }> {
+async function startBareWs(): Promise<{ port: number; attaching(): number; stop(): Promise<void> }> {
   const sub = new Redis({ host: redisHost, port: Number(redisPort), connectionName: 'bench:bare-ws-sub' });
   sub.on('error', () => undefined);
   const byUid = new Map<string, Set<WebSocket>>();
@@ -77,6 +79,7 @@ async function startBareWs(): Promise<{ port: number; stop(): Promise<void> }> {
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : 0,
+    attaching: () => 0,
     stop: async () => {
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((r) => server.close(() => r()));
@@ -92,6 +95,8 @@ process.on('message', (m: { cmd: string }) => {
     gc();
     const u = process.memoryUsage();
     send({ mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external } });
+  } else if (m.cmd === 'attaching') {
+    send({ attaching: started.attaching() });
   } else if (m.cmd === 'stop') {
     void started.stop().finally(() => process.exit(0));
   }

@@ -72,7 +72,7 @@ const stopChild = async (c: ChildProcess) => {
 };
 
 interface RateResult { rate: number; published: number; received: number; p50_ms: number; p99_ms: number; max_ms: number }
-interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
+interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; settle_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
 
 async function publishAt(pub: Redis, rate: number, seconds: number): Promise<number> {
   const tickMs = 10;
@@ -113,8 +113,16 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
   const connectS = (performance.now() - t0) / 1000;
   const connected = conn.reduce((a, c) => a + c.connected, 0);
   const failed = conn.reduce((a, c) => a + c.failed, 0);
-  // Let the connect-time work (subscriptions, syncs) settle before measuring memory.
-  await new Promise((r) => setTimeout(r, 2000));
+  // Wait until every connection finished its connect-time work (subscribe, syncs from Firestore):
+  // live events are held per connection until then, which is not what this bench measures.
+  const settleStart = performance.now();
+  for (;;) {
+    server.send({ cmd: 'attaching' });
+    const { attaching } = await nextMessage<{ attaching: number }>(server, (m) => m.attaching !== undefined, 10000, 'attaching');
+    if (attaching === 0 || performance.now() - settleStart > 120000) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const settleS = (performance.now() - settleStart) / 1000;
   server.send({ cmd: 'mem' });
   const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
   const rates: RateResult[] = [];
@@ -122,13 +130,16 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
     await Promise.all(clients.map((c) => (c.send({ cmd: 'reset' }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
     const published = await publishAt(pub, rate, SECONDS);
     // Drain: until every client's count stops growing (bounded).
+    // Drain: until everything arrived, or nothing new for 2 s (bounded to 20 s).
     let lat: number[] = [];
     let prev = -1;
-    for (let i = 0; i < 40; i++) {
+    let still = 0;
+    for (let i = 0; i < 80 && still < 8; i++) {
       await new Promise((r) => setTimeout(r, 250));
       const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[] }>(c, (m) => m.latencies, 20000, 'report'))));
       lat = reports.flatMap((r) => r.latencies);
-      if (lat.length >= published || lat.length === prev) break;
+      if (lat.length >= published) break;
+      still = lat.length === prev ? still + 1 : 0;
       prev = lat.length;
     }
     lat.sort((a, b) => a - b);
@@ -143,6 +154,7 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
     connected,
     failed,
     connect_s: round(connectS, 1),
+    settle_s: round(settleS, 1),
     mem_per_socket_kb: round((mem1.rss - mem0.rss) / n / 1024, 1),
     heap_per_socket_kb: round((mem1.heapUsed - mem0.heapUsed) / n / 1024, 1),
     rates,

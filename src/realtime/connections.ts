@@ -45,11 +45,17 @@ export interface ConnectionManagerDeps {
  */
 export class ConnectionManager {
   private readonly open = new Set<OpenConnection>();
+  private attachingN = 0;
 
   constructor(private readonly d: ConnectionManagerDeps) {}
 
   get size(): number {
     return this.open.size;
+  }
+
+  /** Connections still subscribing / replaying / building their syncs (live events held meanwhile). */
+  get attaching(): number {
+    return this.attachingN;
   }
 
   /**
@@ -81,6 +87,7 @@ export class ConnectionManager {
     };
     this.open.add(conn);
     d.onCount(transport.kind, 1);
+    this.attachingN += 1;
     try {
       await sink.withHeldLive(async () => {
         await d.channels.add(uid, sink);
@@ -99,6 +106,8 @@ export class ConnectionManager {
     } catch (err) {
       await conn.close();
       throw err;
+    } finally {
+      this.attachingN -= 1;
     }
     return conn;
   }
