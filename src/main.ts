@@ -9,7 +9,7 @@ import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
 import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
 import { createUnleashFlags } from './flags/unleash.js';
-import { startListeners } from './listeners/index.js';
+import { attachListenerBookkeeping, startListeners } from './listeners/index.js';
 import { attachGateway } from './realtime/index.js';
 import type { RoleContext } from './roles.js';
 import { startScheduler } from './scheduler/index.js';
@@ -71,6 +71,9 @@ export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
     core.deps.checks.push(firestoreCheck(firebase));
     await startListeners(ctx);
   }
+  // Without watchers here (worker/beat, or LISTENERS_ENABLED=false) the bookkeeping still serves the
+  // REGISTRY listener methods and the scheduled listener expiry.
+  attachListenerBookkeeping(ctx);
   if (serveHttp) await attachGateway(ctx);
   if (config.role === 'worker' || config.role === 'all') await startWorkers(ctx);
   if (config.role === 'beat' || config.role === 'all') await startScheduler(ctx);

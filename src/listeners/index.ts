@@ -169,3 +169,25 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
   logger.info({ instance_id: config.instanceId, options }, 'listeners started');
   return { service, coordinator, presence, leases, counts, close };
 }
+
+/**
+ * The listener bookkeeping alone (Firestore documents + Redis requests and heartbeat index), for
+ * processes that do not run the watchers: worker and beat roles, or an api with
+ * LISTENERS_ENABLED=false. The scheduler's `listener_expiry` job then does real work in a split
+ * deployment, and REGISTRY.*listener* calls still reach the lease owners through Redis.
+ */
+export function attachListenerBookkeeping(ctx: RoleContext): void {
+  const { core } = ctx;
+  if (core.deps.listeners) return;
+  const { config, logger, redis } = core.deps;
+  core.deps.listeners = new ListenerBookkeeping({
+    firestore: core.firebase.firestore,
+    redis,
+    wanted: new WantedStore(redis),
+    channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
+    ttlSeconds: config.listenersTtlSeconds,
+    instanceId: config.instanceId,
+    workflowEnabled: config.workflowListenerEnabled,
+    logger: logger.child({ component: 'listeners-bookkeeping' }),
+  });
+}

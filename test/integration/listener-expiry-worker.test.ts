@@ -1,0 +1,49 @@
+import { QueueEvents } from 'bullmq';
+import { Timestamp } from 'firebase-admin/firestore';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachListenerBookkeeping } from '../../src/listeners/index.js';
+import { keys } from '../../src/shared/keys.js';
+import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
+import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+let fs: FirestoreEmulator;
+let svc: TestService;
+beforeAll(async () => {
+  fs = await startFirestore();
+  // A worker-only process as in a split deployment: no watchers, only the bookkeeping.
+  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' } });
+  attachListenerBookkeeping({ core: svc.core });
+  await setupTasks({ core: svc.core }, { dashboard: false });
+  await startWorkers({ core: svc.core });
+});
+afterAll(async () => {
+  await svc?.close();
+  fs?.stop();
+});
+
+describe('listener_expiry on a worker without watchers', () => {
+  it('expires a listener whose heartbeat is older than the TTL and keeps a fresh one', async () => {
+    const uid = uniq('u');
+    expect((await svc.rpc('REGISTRY.register_listener', { args: [uid, 'chat', 'space1', 'thread1'] })).body.ok).toBe(true);
+    expect((await svc.rpc('REGISTRY.register_listener', { args: [uid, 'notif'] })).body.ok).toBe(true);
+    // Age the chat listener's heartbeat by two TTLs, in Firestore and in the heartbeat index.
+    const staleId = `chat_${uid}_space1_thread1`;
+    const old = Timestamp.fromMillis(Date.now() - 120_000);
+    await svc.core.firebase.firestore.doc(`listeners_active/${uid}/listeners/${staleId}`).update({ heartbeat_at: old });
+    await svc.core.redis.client.zadd(keys.listenerHeartbeats(), old.toMillis(), JSON.stringify([uid, staleId]));
+
+    const queue = tasksRuntime(svc.core)!.queues.get('maintenance');
+    const events = new QueueEvents('maintenance', { connection: { host: svc.core.deps.config.queueRedis.host, port: svc.core.deps.config.queueRedis.port, maxRetriesPerRequest: null }, prefix: svc.core.deps.config.queuePrefix });
+    try {
+      await events.waitUntilReady();
+      const job = await queue.add('listener_expiry', {});
+      const result = (await job.waitUntilFinished(events, 20000)) as Record<string, unknown>;
+      expect(result).toMatchObject({ ran: true });
+    } finally {
+      await events.close();
+    }
+    const listed = (await svc.rpc('REGISTRY.list_user_listeners', { args: [uid], kwargs: { include_expired: true } })).body.data as Array<{ listener_id: string }>;
+    expect(listed.map((l) => l.listener_id)).toEqual([`notif_${uid}`]);
+  });
+});
