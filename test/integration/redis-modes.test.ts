@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitReady } from '../../src/shared/redis.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
+import { startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { freePort, waitForPort } from '../helpers/net.js';
 import { startTestService } from '../helpers/service.js';
 
@@ -35,13 +35,19 @@ describe('Redis Cluster', () => {
       await redisServer(['--port', String(p), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], p);
     }
     execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { stdio: 'ignore' });
-    // The cluster is usable once every slot is served.
+    // The cluster is usable once every node agrees that every slot is served.
+    await waitFor(
+      () => ports.every((p) => execFileSync('redis-cli', ['-p', String(p), 'CLUSTER', 'INFO']).toString().includes('cluster_state:ok')),
+      20000,
+      'cluster_state:ok on every node',
+    );
     const probe = createRedis({ settings: { host: '127.0.0.1', port: ports[0]!, password: undefined, tls: false, tlsVerify: true, db: 0, cluster: true }, name: 'probe', logger: silentLogger() });
     await waitReady(probe.client, 20000);
     await probe.close();
 
     const svc = await startTestService({ env: { LISTENERS_REDIS_PORT: String(ports[0]), LISTENERS_REDIS_CLUSTER: 'true', UNIFIED_REGISTRY_ENABLED: 'true' } });
     try {
+      await waitReady(svc.core.redis.client, 20000); // no offline queue on the request path: wait for the slot map
       const users = Array.from({ length: 12 }, () => uniq('cu'));
       for (const uid of users) {
         const sid = uniq('s');
