@@ -56,7 +56,9 @@ export function createRedis(o: CreateRedisOptions): RedisHandle {
   const opts = baseOptions(o);
   const client: RedisClient = o.settings.cluster
     ? new Cluster([{ host: o.settings.host, port: o.settings.port }], {
-        redisOptions: opts,
+        // Node connections keep their offline queue: ioredis sends its own CLUSTER SLOTS refresh
+        // through them before they are writable. Fail-fast applies at the cluster level below.
+        redisOptions: { ...opts, enableOfflineQueue: true },
         clusterRetryStrategy: backoff,
         enableOfflineQueue: opts.enableOfflineQueue,
         maxRedirections: 16,
