@@ -48,6 +48,11 @@ function baseOptions(o: CreateRedisOptions): RedisOptions {
   };
 }
 
+function nodeOptions(opts: RedisOptions): Omit<RedisOptions, 'enableOfflineQueue' | 'retryStrategy'> {
+  const { enableOfflineQueue: _q, retryStrategy: _r, ...rest } = opts;
+  return rest;
+}
+
 /**
  * One connection from the shared settings: standalone, TLS (verified or not) or cluster mode.
  * Errors are logged (throttled), never thrown into the process.
@@ -56,9 +61,10 @@ export function createRedis(o: CreateRedisOptions): RedisHandle {
   const opts = baseOptions(o);
   const client: RedisClient = o.settings.cluster
     ? new Cluster([{ host: o.settings.host, port: o.settings.port }], {
-        // Node connections keep their offline queue: ioredis sends its own CLUSTER SLOTS refresh
-        // through them before they are writable. Fail-fast applies at the cluster level below.
-        redisOptions: { ...opts, enableOfflineQueue: true },
+        // ioredis manages node connections' offline queue and retry itself (they carry its own
+        // CLUSTER SLOTS refresh before they are writable); passing ours would override them.
+        // Fail-fast applies at the cluster level below.
+        redisOptions: nodeOptions(opts),
         clusterRetryStrategy: backoff,
         enableOfflineQueue: opts.enableOfflineQueue,
         maxRedirections: 16,
