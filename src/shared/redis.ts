@@ -48,6 +48,21 @@ function baseOptions(o: CreateRedisOptions): RedisOptions {
   };
 }
 
+/**
+ * Cluster mode: ioredis's own connect and readiness checks need the offline queue, so it is on
+ * while (re)connecting — callers' commands then wait, bounded by their RPC timeout — and off once
+ * the cluster is ready, so a command that cannot be routed fails at once.
+ */
+function failFastWhenReady(client: Cluster): void {
+  const options = client.options as { enableOfflineQueue: boolean };
+  client.on('ready', () => {
+    options.enableOfflineQueue = false;
+  });
+  client.on('reconnecting', () => {
+    options.enableOfflineQueue = true;
+  });
+}
+
 function nodeOptions(opts: RedisOptions): Omit<RedisOptions, 'enableOfflineQueue' | 'retryStrategy'> {
   const { enableOfflineQueue: _q, retryStrategy: _r, ...rest } = opts;
   return rest;
@@ -66,15 +81,19 @@ export function createRedis(o: CreateRedisOptions): RedisHandle {
         // Fail-fast applies at the cluster level below.
         redisOptions: nodeOptions(opts),
         clusterRetryStrategy: backoff,
-        enableOfflineQueue: opts.enableOfflineQueue,
         maxRedirections: 16,
         // ElastiCache with TLS presents node names that must be looked up as given.
         dnsLookup: (address, callback) => callback(null, address),
         slotsRefreshTimeout: 5000,
+        // The cluster's own readiness check goes through this queue: it must be on while
+        // connecting (off, about one start in three never became ready). See failFastWhenReady.
+        enableOfflineQueue: true,
         lazyConnect: opts.lazyConnect,
         enableAutoPipelining: opts.enableAutoPipelining,
       })
     : new Redis({ host: o.settings.host, port: o.settings.port, ...opts });
+
+  if (client instanceof Cluster && o.enableOfflineQueue === false) failFastWhenReady(client);
 
   let lastLog = 0;
   client.on('error', (err: Error) => {
