@@ -1,34 +1,12 @@
 /** Small shared bench utilities: a private redis-server, free ports, percentiles. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { freePort, waitForPort } from '../scripts/lib/net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-export async function waitPort(port: number, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`port ${port} not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { freePort } from '../scripts/lib/net.js';
+export const waitPort = (port: number, ms = 10000) => waitForPort(port, ms);
 
 /** A private redis-server for the bench (never the developer's 6379), or BENCH_REDIS_URL. */
 export async function benchRedis(): Promise<{ host: string; port: number; stop(): Promise<void> }> {

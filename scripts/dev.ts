@@ -11,42 +11,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort, portOpen, waitForPort } from './lib/net.js';
 
 const env = process.env;
 const children: ChildProcess[] = [];
 const stops: Array<() => void | Promise<void>> = [];
-
-function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, host);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function waitPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await portOpen(port))) {
-    if (Date.now() > end) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function ensureRedis(): Promise<void> {
   const host = env.LISTENERS_REDIS_HOST ?? '127.0.0.1';
@@ -63,7 +33,7 @@ async function ensureRedis(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
   children.push(child);
-  await waitPort(port, 10000);
+  await waitForPort(port, 10000);
   console.log(`[dev] started redis-server on 127.0.0.1:${port}`);
 }
 

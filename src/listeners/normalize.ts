@@ -20,22 +20,8 @@ export type MessageItem = {
   url: string;
 };
 
-export type NotificationItem = {
-  doc_id: string;
-  job_id: string;
-  file_id: string;
-  file_name: string;
-  status: string;
-  collection_id: string;
-  collection_name: string;
-  function_name: string;
-  timestamp: string;
-  read: boolean;
-  additional_info: string;
-  info_message: string;
-  message: string;
-  url: string;
-};
+/** A notification item is a direct-message item plus its read flag and info message. */
+export type NotificationItem = MessageItem & { read: boolean; info_message: string };
 
 function str(v: unknown): string {
   if (v === null || v === undefined) return '';

@@ -145,6 +145,10 @@ describe('envelope and error codes', () => {
     expect(hostile.body.error).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('user_id') });
     const enumBad = await svc.rpc('REGISTRY.register_listener', { args: ['u', 'sms'] });
     expect(enumBad.body.error.message).toContain('listener_type');
+    for (const m of ['REGISTRY.register_listener', 'REGISTRY.check_listener_status', 'REGISTRY.unregister_listener', 'REGISTRY.update_listener_heartbeat']) {
+      const chat = await svc.rpc(m, { args: ['u', 'chat', 'space-only'] });
+      expect(chat.body.error, m).toMatchObject({ code: 'INVALID_ARGS', message: expect.stringContaining('thread_key') });
+    }
   });
 
   it('a user_id argument defaults to the envelope user_id', async () => {

@@ -1,15 +1,11 @@
 import { z } from 'zod';
-import { invalidArgs } from '../../../shared/errors.js';
 import { defineMethod } from '../types.js';
 import { listenerService } from '../services.js';
-import { listenerArgs } from '../listenerArgs.js';
+import { listenerArgs, requireChatScope } from '../listenerArgs.js';
 
 export default defineMethod({
   name: 'REGISTRY.check_listener_status',
   description: 'Status of one listener: active, expired or missing, with its channel.',
   args: z.object(listenerArgs),
-  handler: (a, ctx) => {
-    if (a.listener_type === 'chat' && (a.space_code === null || a.thread_key === null)) throw invalidArgs('space_code, thread_key: chat listeners need both');
-    return listenerService(ctx.deps).checkListenerStatus(a);
-  },
+  handler: (a, ctx) => listenerService(ctx.deps).checkListenerStatus(requireChatScope(a)),
 });
