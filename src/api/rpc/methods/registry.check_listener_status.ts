@@ -7,5 +7,8 @@ export default defineMethod({
   name: 'REGISTRY.check_listener_status',
   description: 'Status of one listener: active, expired or missing, with its channel.',
   args: z.object(listenerArgs),
-  handler: (a, ctx) => listenerService(ctx.deps).checkListenerStatus(requireChatScope(a)),
+  handler: (a, ctx) => {
+    const args = requireChatScope(a); // argument errors before availability
+    return listenerService(ctx.deps).checkListenerStatus(args);
+  },
 });

@@ -7,5 +7,8 @@ export default defineMethod({
   name: 'REGISTRY.register_listener',
   description: 'Registers a listener (Firestore listeners_active); chat and workflow start their watcher.',
   args: z.object({ ...listenerArgs, mode: z.string().max(64).nullish().transform((v) => v ?? null) }),
-  handler: (a, ctx) => listenerService(ctx.deps).registerListener(requireChatScope(a)),
+  handler: (a, ctx) => {
+    const args = requireChatScope(a); // argument errors before availability
+    return listenerService(ctx.deps).registerListener(args);
+  },
 });

@@ -7,5 +7,8 @@ export default defineMethod({
   name: 'REGISTRY.unregister_listener',
   description: 'Removes a listener; stops its chat/workflow watcher when it was the last.',
   args: z.object(listenerArgs),
-  handler: (a, ctx) => listenerService(ctx.deps).unregisterListener(requireChatScope(a)),
+  handler: (a, ctx) => {
+    const args = requireChatScope(a); // argument errors before availability
+    return listenerService(ctx.deps).unregisterListener(args);
+  },
 });

@@ -7,5 +7,8 @@ export default defineMethod({
   name: 'REGISTRY.update_listener_heartbeat',
   description: 'Refreshes a listener heartbeat.',
   args: z.object(listenerArgs),
-  handler: (a, ctx) => listenerService(ctx.deps).updateListenerHeartbeat(requireChatScope(a)),
+  handler: (a, ctx) => {
+    const args = requireChatScope(a); // argument errors before availability
+    return listenerService(ctx.deps).updateListenerHeartbeat(args);
+  },
 });
