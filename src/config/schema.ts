@@ -109,6 +109,7 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   INSTANCE_ID: { default: 'hostname-pid', doc: 'this process in leases and presence documents' },
   AWS_REGION_NAME: { doc: 'reported by /healthz' },
   GOOGLE_PROJECT_ID: { doc: 'enables Google Secret Manager' },
+  METADATA_SERVER_DETECTION: { doc: 'read by the Google client libraries: `none` stops them probing for a GCE metadata server (set on AWS and locally)' },
   GOOGLE_APPLICATION_CREDENTIALS_JSON: { doc: 'service-account JSON that authenticates to Secret Manager (ECS: inject from AWS Secrets Manager); otherwise Application Default Credentials', secret: true },
   GOOGLE_SERVICE_ACCOUNT_SECRET: { doc: 'GSM secret holding a service-account key for GSM itself (optional)' },
   AWS_SECRET_NAME: { doc: 'GSM secret with AWS credentials (optional, unused by the service itself)' },
