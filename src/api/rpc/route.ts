@@ -23,6 +23,21 @@ const Envelope = z.object({
 });
 type Envelope = z.infer<typeof Envelope>;
 
+/** Deepest nesting accepted in a request (objects and arrays); deeper input is refused up front. */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when `value` nests deeper than `limit` (iterative: hostile depth cannot overflow the stack). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 const ok = (data: unknown) => JSON.stringify({ ok: true, data: data === undefined ? null : data });
 const fail = (err: AppError) => JSON.stringify({ ok: false, error: toErrorBody(err) });
 
@@ -80,6 +95,9 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
       let metricName = 'invalid';
       let code: ErrorCode | 'OK' = 'OK';
       try {
+        if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
+          throw new AppError('INVALID_REQUEST', `request nests deeper than ${MAX_JSON_DEPTH} levels of objects/arrays`);
+        }
         const parsed = Envelope.safeParse(body);
         if (!parsed.success) throw new AppError('INVALID_REQUEST', describeIssues(parsed.error).message);
         const env: Envelope = parsed.data;
