@@ -79,6 +79,19 @@ describe('registry modes', () => {
     expect(await redis.client.exists(`registry:unified:${l.uid}`)).toBe(0);
   });
 
+  it.each(['unified', 'legacy'] as const)('%s: a task is listed as active on the user document, then moves to its history', async (mode) => {
+    flags.set(UNIFIED_REGISTRY_FLAG, mode === 'unified');
+    const uid = uniq('tasks');
+    const tid = uniq('task');
+    await svc.rpc('REGISTRY.register_user', { args: [uid, uniq('s')] });
+    await svc.rpc('UNIFIED_REGISTRY.register_task', { args: [tid, 'demo', uid, 'c1'] });
+    let tasks = (await svc.rpc('UNIFIED_REGISTRY.get_user_registry', { args: [uid] })).body.data.services.tasks;
+    expect(tasks).toMatchObject({ active_tasks: [tid], task_history: [] });
+    expect((await svc.rpc('UNIFIED_REGISTRY.update_task_progress', { args: [tid, 'completed'] })).body.data).toBe(true);
+    tasks = (await svc.rpc('UNIFIED_REGISTRY.get_user_registry', { args: [uid] })).body.data.services.tasks;
+    expect(tasks).toMatchObject({ active_tasks: [], task_history: [tid] });
+  });
+
   it('a flag flip mid-run switches the mode of the next call, without restart', async () => {
     const uid = uniq('flip');
     flags.set(UNIFIED_REGISTRY_FLAG, false);

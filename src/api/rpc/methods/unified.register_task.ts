@@ -12,16 +12,14 @@ export default defineMethod({
     priority: z.enum(['low', 'normal', 'high', 'urgent']).default('normal'),
     max_duration: z.number().int().min(1).max(7 * 86400).default(3600),
   }),
-  handler: async (a, ctx) => {
-    const doc = await ctx.deps.taskRegistry.registerTask({
+  // The task registry also lists the task on the user's document (its onTask hook).
+  handler: (a, ctx) =>
+    ctx.deps.taskRegistry.registerTask({
       taskId: a.task_id,
       taskType: a.task_type,
       userId: a.user_id,
       companyId: a.company_id,
       priority: a.priority,
       maxDuration: a.max_duration,
-    });
-    await ctx.deps.registry.noteTask(a.user_id, a.task_id, false).catch(() => undefined);
-    return doc;
-  },
+    }),
 });
