@@ -101,6 +101,8 @@ export class UserChannels {
     try {
       env = JSON.parse(message) as EventEnvelope;
       if (typeof env !== 'object' || env === null || typeof env.event_id !== 'string' || typeof env.type !== 'string') throw new Error('not an envelope');
+      // The channel says whose stream this is; an envelope for someone else is never forwarded.
+      if (env.uid !== uid) throw new Error(`envelope uid does not match channel ${channel}`);
     } catch (err) {
       this.o.onInvalid?.();
       this.o.logger.warn({ channel, err: (err as Error).message }, 'realtime: ignoring a message that is not an event envelope');

@@ -86,6 +86,10 @@ describe('realtime gateway across nodes', () => {
     const got = await bobOnB.next((e) => e.event_id === e2.event_id);
     expect(got.job_id).toBe('job1');
 
+    // A mis-addressed envelope (bob's uid on alice's channel) is dropped, never shown to alice.
+    const misaddressed = makeEvent('notif.add', bob, { doc_id: 'not-for-alice' });
+    await redis.client.publish(`user:${alice}`, JSON.stringify(misaddressed));
+
     // Ordering fence: a later event for each user arrived, so anything leaked would be there by now.
     const fenceA = makeEvent('notif.remove', alice, { doc_id: 'fence' });
     const fenceB = makeEvent('notif.remove', bob, { doc_id: 'fence' });
@@ -96,13 +100,14 @@ describe('realtime gateway across nodes', () => {
     await waitFor(() => aliceWs.frames.some((f) => f.event_id === fenceA.event_id), 10000, 'ws fence');
     for (const s of [aliceOnA, aliceOnB]) expect(s.events.every((e) => e.uid === alice)).toBe(true);
     expect(aliceWs.frames.every((f) => f.uid === alice)).toBe(true);
+    expect([...aliceOnA.events, ...aliceOnB.events, ...aliceWs.frames].some((e) => e.event_id === misaddressed.event_id)).toBe(false);
     expect(bobOnB.events.every((e) => e.uid === bob)).toBe(true);
     // Exactly once per socket.
     expect(aliceOnA.events.filter((e) => e.event_id === e1.event_id)).toHaveLength(1);
 
     // The adapter still reaches sockets on other nodes (room operations across nodes).
-    const everywhere = await a.gateway.io.in(`user:${alice}`).fetchSockets();
-    expect(everywhere).toHaveLength(2);
+    // (fetchSockets asks every node and times out after the adapter's 5 s on a cold, loaded run: retried.)
+    await waitFor(async () => (await a.gateway.io.in(`user:${alice}`).fetchSockets()).length === 2, 20000, 'fetchSockets across nodes');
 
     aliceOnA.close();
     aliceOnB.close();
