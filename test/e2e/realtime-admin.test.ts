@@ -10,7 +10,8 @@ import { startGatewayNode, type GatewayNode } from '../helpers/realtimeNode.js';
  * with the service token, connects with socket.io for a uid, and shows events as they arrive.
  * Requires `apt-get install -y chromium` (fails, never skips, when it is missing).
  */
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium here and in .ci/run; CHROMIUM_PATH elsewhere (the GitHub workflow sets it).
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 let fs: FirestoreEmulator;
 let node: GatewayNode;
 let browser: Browser;
