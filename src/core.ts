@@ -66,7 +66,7 @@ export function createCore(o: CoreOptions): Core {
     logger,
     ...(o.masterSwitchPollMs !== undefined ? { pollMs: o.masterSwitchPollMs } : {}),
   });
-  lifecycle.add(PHASE.flags, decider === undefined ? { name: 'none', close: async () => {} } : { name: 'registry-mode', close: () => decider.close() });
+  lifecycle.add(PHASE.flags, { name: 'registry-mode', close: () => decider.close() });
   if (o.flags) lifecycle.add(PHASE.flags, { name: 'flags', close: () => o.flags!.close() });
 
   const presenceOpts = { ttlSeconds: config.listenersTtlSeconds, instanceId: config.instanceId };

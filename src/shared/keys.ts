@@ -10,7 +10,6 @@ export const keys = {
   userTasks: (uid: string) => `registry:unified:user_tasks:${uid}`,
   /** Sorted set of user ids by last activity, used by the scheduled cleanup (never scanned). */
   activeUsers: () => 'registry:unified:index:active_users',
-  /** Legacy registry session index lives in Firestore; this is its cache-free Redis twin for the sweep. */
 
   // RPC idempotency (CONTRACT §3).
   idempotency: (method: string, key: string) => `idemp:${method}:${key}`,

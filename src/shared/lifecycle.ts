@@ -7,7 +7,7 @@ export interface Closeable {
 
 /**
  * Phased shutdown (DESIGN habit 7): phases run in order; every step runs even if an earlier one
- * failed; each phase is bounded. Registering is LIFO within a phase is not needed: order is given.
+ * failed; each phase is bounded. Items of one phase close concurrently.
  */
 export class Lifecycle {
   private readonly phases = new Map<number, Closeable[]>();
@@ -20,10 +20,6 @@ export class Lifecycle {
     const list = this.phases.get(phase) ?? [];
     list.push(item);
     this.phases.set(phase, list);
-  }
-
-  addFn(phase: number, name: string, fn: () => Promise<void> | void): void {
-    this.add(phase, { name, close: async () => fn() });
   }
 
   close(totalBudgetMs: number): Promise<void> {

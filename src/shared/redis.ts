@@ -141,8 +141,3 @@ export async function waitReady(client: RedisClient, timeoutMs = 10000): Promise
     client.on('ready', onReady);
   });
 }
-
-/** Duplicate connection settings for a second client (subscribers, blocking workers). */
-export function duplicateSettings(o: CreateRedisOptions, name: string, extra: Partial<CreateRedisOptions> = {}): CreateRedisOptions {
-  return { ...o, ...extra, name };
-}
