@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServiceDeps } from './deps.js';
 import { installErrorHandling } from './errorHandler.js';
+import { registerOpenApi } from './openapi.js';
 import { registerOpsRoutes } from './ops.js';
 import { catalogueMap, CATALOGUE } from './rpc/index.js';
 import { registerRpcRoutes } from './rpc/route.js';
@@ -30,6 +31,8 @@ export function buildApi(deps: ServiceDeps, opts: BuildApiOptions = {}): Fastify
   });
   installErrorHandling(app);
   registerOpsRoutes(app, deps);
-  registerRpcRoutes(app, deps, catalogueMap(opts.methods ?? CATALOGUE));
+  const methods = catalogueMap(opts.methods ?? CATALOGUE);
+  registerRpcRoutes(app, deps, methods);
+  void app.register(async (scope) => registerOpenApi(scope, [...methods.values()], { version: deps.config.serviceVersion, apiVersion: deps.config.rpc.apiVersion }));
   return app;
 }

@@ -21,6 +21,8 @@ export interface RpcMethod<S extends z.ZodObject = z.ZodObject> {
   readonly args: S;
   /** Read-only methods skip idempotency (CONTRACT §3). Defaults to the `get_/list_/check_` rule. */
   readonly readOnly?: boolean;
+  /** Shape of a successful answer's `data`, for the OpenAPI document (documentation only, never enforced). */
+  readonly result?: z.ZodType;
   handler(args: z.infer<S>, ctx: MethodContext): Promise<unknown>;
 }
 

@@ -1,0 +1,64 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOGUE } from '../../src/api/rpc/index.js';
+import { startFirestore, type FirestoreEmulator } from '../helpers/env.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+/** /docs (Swagger UI) and its OpenAPI document, generated from the RPC catalogue's zod schemas. */
+let fs: FirestoreEmulator;
+let svc: TestService;
+
+beforeAll(async () => {
+  fs = await startFirestore();
+  svc = await startTestService();
+});
+afterAll(async () => {
+  await svc?.close();
+  fs?.stop();
+});
+
+describe('OpenAPI document and /docs', () => {
+  it('serves Swagger UI at /docs with its assets from the service (no CDN)', async () => {
+    const page = await svc.app.inject({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.body).toContain('swagger-ui');
+    expect(page.body).not.toMatch(/https?:\/\/(?!localhost)[a-z0-9.-]+\.(com|org|net|io)\//i);
+    const bundle = await svc.app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
+    expect(bundle.statusCode).toBe(200);
+  });
+
+  it('validates as OpenAPI 3.1, every $ref resolves, and it lists every catalogue method with args and result', async () => {
+    const res = await svc.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as Record<string, any>;
+    const validator = new Validator();
+    const verdict = await validator.validate(doc);
+    expect(verdict.errors ?? []).toEqual([]);
+    expect(verdict.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    expect(() => validator.resolveRefs()).not.toThrow();
+
+    const schemas = doc.components.schemas as Record<string, any>;
+    const mapping = schemas.RpcRequest.discriminator.mapping as Record<string, string>;
+    expect(Object.keys(mapping).sort()).toEqual(CATALOGUE.map((m) => m.name).sort());
+    expect(doc['x-rpc-methods']).toEqual(CATALOGUE.map((m) => m.name));
+    for (const m of CATALOGUE) {
+      expect(schemas[`${m.name}.args`], m.name).toBeDefined();
+      expect(schemas[`${m.name}.result`], m.name).toBeDefined();
+      expect(Object.keys(schemas[`${m.name}.args`].properties ?? {}), m.name).toEqual(Object.keys(m.args.shape));
+    }
+    // The args components are the schemas /rpc validates with: required names and limits carry over.
+    const reg = schemas['REGISTRY.register_user.args'];
+    expect(reg.required).toEqual(['user_id', 'session_id']);
+    expect(reg.properties.user_id).toMatchObject({ type: 'string', maxLength: 128 });
+    for (const p of ['/rpc', '/rpc/methods', '/healthz', '/readyz', '/version', '/metrics', '/debug']) expect(doc.paths[p], p).toBeDefined();
+    expect(doc.paths['/rpc'].post.security).toEqual([{ serviceToken: [] }]);
+  });
+
+  it('keeps GET /rpc/methods', async () => {
+    const res = await svc.app.inject({ method: 'GET', url: '/rpc/methods' });
+    expect(res.statusCode).toBe(200);
+    expect((res.json() as { data: { methods: unknown[] } }).data.methods).toHaveLength(CATALOGUE.length);
+  });
+});
