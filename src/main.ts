@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
+import type { DestinationStream } from 'pino';
 import { buildApi } from './api/buildApi.js';
 import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
@@ -39,8 +40,13 @@ export interface Started {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Where logs go (default stdout as JSON lines); the dev script passes pino-pretty on a terminal. */
+  logDestination?: DestinationStream;
+}
+
 /** Starts the service from an environment map (also used by the dev script). */
-export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
+export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Promise<Started> {
   let secrets: SecretSource | undefined;
   // On Fargate there are no Google Application Default Credentials: the task definition injects a
   // service-account JSON (from AWS Secrets Manager) that authenticates the Secret Manager client.
@@ -51,7 +57,7 @@ export async function start(env: NodeJS.ProcessEnv): Promise<Started> {
     process.exit(1);
   }
   const config = res.config;
-  const logger = createLogger({ level: config.logLevel, base: { role: config.role, version: config.serviceVersion, instance: config.instanceId } });
+  const logger = createLogger({ level: config.logLevel, base: { role: config.role, version: config.serviceVersion, instance: config.instanceId }, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
   logger.info({ config: describeConfig(config) }, 'starting');
 
   const firebase = createFirebase(config.firebase);
