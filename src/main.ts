@@ -10,7 +10,8 @@ import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
 import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
 import { createUnleashFlags } from './flags/unleash.js';
-import { attachListenerBookkeeping, startListeners } from './listeners/index.js';
+import { startStatusReporter } from './console/status.js';
+import { attachListenerBookkeeping, startListeners, type ListenersHandle } from './listeners/index.js';
 import { attachGateway } from './realtime/index.js';
 import type { RoleContext } from './roles.js';
 import { startScheduler } from './scheduler/index.js';
@@ -73,16 +74,20 @@ export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Pr
   const ctx: RoleContext = app ? { core, app } : { core };
 
   await setupTasks(ctx);
+  let listeners: ListenersHandle | undefined;
   if (serveHttp && config.listenersEnabled) {
     core.deps.checks.push(firestoreCheck(firebase));
-    await startListeners(ctx);
+    listeners = await startListeners(ctx);
   }
   // Without watchers here (worker/beat, or LISTENERS_ENABLED=false) the bookkeeping still serves the
   // REGISTRY listener methods and the scheduled listener expiry.
   attachListenerBookkeeping(ctx);
-  if (serveHttp) await attachGateway(ctx);
+  const gateway = serveHttp ? await attachGateway(ctx) : undefined;
   if (config.role === 'worker' || config.role === 'all') await startWorkers(ctx);
   if (config.role === 'beat' || config.role === 'all') await startScheduler(ctx);
+  // The operator console's view of this process (every role); removed first at shutdown.
+  const status = startStatusReporter(core, { listeners, gateway });
+  core.lifecycle.add(PHASE.intake, { name: 'console-status', close: () => status.close() });
 
   let port: number | undefined;
   if (app) {

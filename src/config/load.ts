@@ -183,6 +183,7 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
     port: r.int('PORT', 8090, 0, 65535),
     host: r.str('HOST', '0.0.0.0'),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 25000, 1000, 600000),
+    consoleStatusIntervalMs: r.int('CONSOLE_STATUS_INTERVAL_MS', 5000, 200, 600000),
     logLevel: r.str('LOG_LEVEL', 'info'),
     serviceVersion: r.str('SERVICE_VERSION', defaults.version ?? '0.0.0'),
     instanceId: r.str('INSTANCE_ID', `${hostname()}-${process.pid}`),

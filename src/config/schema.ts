@@ -60,6 +60,8 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly shutdownGraceMs: number;
+  /** How often this process writes its status record for the operator console (ms; the record lives 3 periods). */
+  readonly consoleStatusIntervalMs: number;
   readonly logLevel: string;
   readonly serviceVersion: string;
   readonly instanceId: string;
@@ -167,4 +169,5 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   LLM_TIMEOUT_MS: { default: '60000', doc: 'LLM request timeout' },
   EVENT_HISTORY_MAXLEN: { default: '200', doc: 'replayable events kept per user' },
   EVENT_HISTORY_MAX_AGE_SECONDS: { default: '600', doc: 'age of replayable events' },
+  CONSOLE_STATUS_INTERVAL_MS: { default: '5000', doc: 'how often each process writes its status record for the /admin console (the record expires after 3 periods)' },
 };

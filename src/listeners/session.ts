@@ -64,6 +64,11 @@ export class UserSession {
     return n;
   }
 
+  /** Kinds of the watchers attached for this user (notifications, messages, chat, workflow…), for the operator console. */
+  get watcherKinds(): string[] {
+    return [...(this.notif ? ['notifications'] : []), ...(this.msg ? ['messages'] : []), ...[...this.onDemand.values()].map((w) => w.spec.kind)];
+  }
+
   get watcherCount(): number {
     return (this.notif ? 1 : 0) + (this.msg ? 1 : 0) + this.onDemand.size;
   }

@@ -61,6 +61,8 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
   const userSub = redis('user-sub');
   core.lifecycle.add(PHASE.redis, { name: 'realtime-redis', close: async () => void (await Promise.all(handles.map((h) => h.close()))) });
 
+  const connects = metrics.counter('realtime_connects_total', 'Realtime connections opened on this node', ['transport']);
+  const disconnects = metrics.counter('realtime_disconnects_total', 'Realtime connections closed on this node', ['transport']);
   const connected = metrics.gauge('realtime_connected_sockets', 'Open realtime connections on this node', ['transport']);
   const delivered = metrics.counter('realtime_events_delivered_total', 'Events written to realtime connections', ['transport']);
   const dropped = metrics.counter('realtime_events_dropped_total', 'Events dropped for slow realtime clients', ['transport', 'reason']);
@@ -120,7 +122,10 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
       slowDisconnect: (t) => slowClosed.inc({ transport: t }),
     },
     logger,
-    onCount: (t, delta) => connected.inc({ transport: t }, delta),
+    onCount: (t, delta) => {
+      connected.inc({ transport: t }, delta);
+      (delta > 0 ? connects : disconnects).inc({ transport: t }, Math.abs(delta));
+    },
   });
 
   let closing = false;
@@ -153,7 +158,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
     isClosing,
     onAuthFailure,
   });
-  if (opts.adminPage !== false) registerAdminPage(app, { serviceToken: config.serviceToken, socketPath });
+  if (opts.adminPage !== false) registerAdminPage(app, { core, socketPath });
 
   let intake: Promise<void> | undefined;
   const closeIntake = () => {

@@ -41,6 +41,13 @@ export const keys = {
   taskStartLock: (tid: string) => `tasks:start_lock:${tid}`,
   /** Hash: last result of the scheduled dependency health check, one field per dependency. */
   dependencyHealth: () => 'scheduler:dependency_health',
+
+  // Operator console (src/console): one status record per process, all in one hash slot ({status})
+  // so a console reads every record with one MGET, also on Redis Cluster.
+  /** String (JSON, TTL): the status record of one process. */
+  consoleStatus: (instanceId: string) => `console:{status}:proc:${instanceId}`,
+  /** Sorted set of instance ids, score = last report (ms); entries older than the record TTL are pruned. */
+  consoleStatusIndex: () => 'console:{status}:index',
 } as const;
 
 export interface ChannelNames {

@@ -47,6 +47,7 @@ export function createRunner(o: RunnerOptions) {
     failed: svc.metrics.counter('tasks_failed_total', 'Tasks failed for good, by kind and error code', ['kind', 'code']),
     retried: svc.metrics.counter('tasks_retried_total', 'Task attempts that failed and will be retried', ['kind']),
     cancelled: svc.metrics.counter('tasks_cancelled_total', 'Tasks stopped by cancellation', ['kind']),
+    queueWait: svc.metrics.histogram('task_queue_wait_seconds', 'Time a job waited in its queue before a worker took it (first attempt)', ['kind'], [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300]),
     duration: svc.metrics.histogram('task_duration_seconds', 'Duration of one task attempt', ['kind', 'outcome'], [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800]),
   };
 
@@ -182,6 +183,7 @@ export function createRunner(o: RunnerOptions) {
   const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     const kind = o.kinds.get(job.name);
     if (!kind) throw new UnrecoverableError(`unknown task kind "${job.name}"`);
+    if (job.attemptsMade === 0 && job.processedOn) m.queueWait.observe({ kind: kind.name }, Math.max(0, job.processedOn - job.timestamp - (job.delay ?? 0)) / 1000);
     return kind.tracked ? runTracked(job, kind, signal) : runScheduled(job, kind, signal);
   };
 
