@@ -98,7 +98,7 @@ export interface Config {
 
 /**
  * Every environment variable the service reads, with its default (undefined = none) and meaning.
- * The README's configuration table and the deployment tests are checked against this list.
+ * The configuration table of docs/configuration.md and the deployment tests are checked against this list.
  */
 export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; secret?: boolean }>> = {
   NODE_ENV: { default: 'development', doc: '`production` enforces the service token' },
