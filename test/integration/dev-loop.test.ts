@@ -66,7 +66,7 @@ describe('npm run dev', () => {
       expect(token).not.toBe('dev-token');
       expect(out.match(/\[dev\] dev token:/g)).toHaveLength(1);
       // Not a terminal: JSON log lines.
-      expect(out).toMatch(/^\{"level":30,.*"msg":"listening"\}$/m);
+      expect(out).toMatch(/^\{"level":30,.*"msg":"starting"\}$/m);
 
       const health = (await (await fetch(`${base}/healthz`)).json()) as Record<string, unknown>;
       expect(health).toMatchObject({ status: 'ok', redis: 'ok', role: 'all' });
