@@ -19,6 +19,8 @@ afterAll(async () => {
 
 describe('OpenAPI document and /docs', () => {
   it('serves Swagger UI at /docs with its assets from the service (no CDN)', async () => {
+    const bare = await svc.app.inject({ method: 'GET', url: '/docs' });
+    expect(bare.statusCode, 'GET /docs').toBeLessThan(400);
     const page = await svc.app.inject({ method: 'GET', url: '/docs/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
