@@ -1,7 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/api/rpc/index.js';
-import { startFirestore, type FirestoreEmulator } from '../helpers/env.js';
+import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 /** /docs (Swagger UI) and its OpenAPI document, generated from the RPC catalogue's zod schemas. */
@@ -10,7 +10,7 @@ let svc: TestService;
 
 beforeAll(async () => {
   fs = await startFirestore();
-  svc = await startTestService();
+  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -56,6 +56,32 @@ describe('OpenAPI document and /docs', () => {
     expect(reg.properties.user_id).toMatchObject({ type: 'string', maxLength: 128 });
     for (const p of ['/rpc', '/rpc/methods', '/healthz', '/readyz', '/version', '/metrics', '/debug']) expect(doc.paths[p], p).toBeDefined();
     expect(doc.paths['/rpc'].post.security).toEqual([{ serviceToken: [] }]);
+  });
+
+  it('the declared result shapes match real answers', async () => {
+    const byName = new Map(CATALOGUE.map((m) => [m.name, m]));
+    const uid = uniq('u');
+    const tid = uniq('t');
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ['REGISTRY.register_user', { user_id: uid, session_id: uniq('s') }],
+      ['REGISTRY.heartbeat', { user_id: uid }],
+      ['UNIFIED_REGISTRY.register_user_session', { user_id: uid, session_id: uniq('s'), company_id: 'acme', authorized_companies: ['acme'] }],
+      ['UNIFIED_REGISTRY.get_user_registry', { user_id: uid }],
+      ['UNIFIED_REGISTRY.update_user_heartbeat', { user_id: uid }],
+      ['UNIFIED_REGISTRY.get_company_active_users', { company_id: 'acme' }],
+      ['UNIFIED_REGISTRY.register_task', { task_id: tid, task_type: 'document_analysis', user_id: uid, company_id: 'acme' }],
+      ['UNIFIED_REGISTRY.update_task_progress', { task_id: tid, status: 'processing', progress_percent: 10 }],
+      ['UNIFIED_REGISTRY.get_task_registry', { task_id: tid }],
+      ['UNIFIED_REGISTRY.get_task_registry', { task_id: uniq('missing') }],
+    ];
+    for (const [name, kwargs] of calls) {
+      const res = await svc.rpc(name, { kwargs });
+      expect(res.body.ok, `${name}: ${res.raw}`).toBe(true);
+      const schema = byName.get(name)?.result;
+      expect(schema, name).toBeDefined();
+      const parsed = schema!.safeParse(res.body.data);
+      expect(parsed.success, `${name}: ${parsed.error?.message} for ${JSON.stringify(res.body.data)}`).toBe(true);
+    }
   });
 
   it('keeps GET /rpc/methods', async () => {

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id, optionalId } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'REGISTRY.register_user',
   description: 'Marks a user online for a session (unified or legacy registry per flag); writes Firestore presence.',
+  result: R.registerUser,
   args: z.object({
     user_id: id('user_id'),
     session_id: id('session_id'),

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.register_task',
   description: 'Creates a task document (TTL max_duration + 300 s); returns it.',
+  result: R.taskDocument,
   args: z.object({
     task_id: id('task_id'),
     task_type: z.string().min(1).max(64),

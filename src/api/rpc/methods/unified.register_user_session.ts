@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.register_user_session',
   description: 'Registers a session with its company context; returns the user document.',
+  result: R.userDocument,
   args: z.object({
     user_id: id('user_id'),
     session_id: id('session_id'),

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { TASK_STATUSES } from '../../../registry/types.js';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.update_task_progress',
   description: 'Updates a task: status, progress (never decreasing), step, worker; false when unknown or already finished.',
+  result: R.bool,
   args: z.object({
     task_id: id('task_id'),
     status: z.enum(TASK_STATUSES),

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.update_user_service',
   description: 'Merges service_data into services[service_name] atomically; false when the user is not registered.',
+  result: R.bool,
   args: z.object({
     user_id: id('user_id'),
     service_name: id('service_name'),
