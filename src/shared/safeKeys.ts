@@ -1,0 +1,93 @@
+/**
+ * Names a caller or a stored document may not use as an object key: assigning through them changes
+ * an object's prototype (`__proto__`) or shadows what every object inherits (`constructor`,
+ * `prototype`). Refused wherever a caller names a field, skipped wherever stored data is read back.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Separators a reader might split a name on (dotted field paths, URL-ish paths, brackets). */
+const SEGMENT_SPLIT = /[./\\[\]]+/;
+
+/** The forms a reader could decode `name` into: itself, NFKC, percent-decoded, each path segment. */
+function readings(name: string): string[] {
+  const out = new Set<string>([name, name.normalize('NFKC')]);
+  if (name.includes('%')) {
+    try {
+      out.add(decodeURIComponent(name));
+    } catch {
+      // not valid percent-encoding: nothing decodes it
+    }
+  }
+  for (const form of [...out]) {
+    for (const seg of form.split(SEGMENT_SPLIT)) out.add(seg);
+  }
+  return [...out];
+}
+
+/**
+ * The reserved name `name` amounts to, or undefined. Case-insensitive and trimmed, so that a reader
+ * that lowercases or trims keys cannot turn an accepted name into a reserved one.
+ */
+export function reservedKeyIn(name: string): string | undefined {
+  for (const r of readings(name)) {
+    const k = r.trim().toLowerCase();
+    if (RESERVED_KEYS.has(k)) return k;
+  }
+  return undefined;
+}
+
+export const isReservedKey = (name: string): boolean => reservedKeyIn(name) !== undefined;
+
+/** Exactly a reserved name (no decoding): for skipping keys of data read back from storage. */
+export const isExactlyReserved = (name: string): boolean => RESERVED_KEYS.has(name);
+
+/**
+ * The path (`a.b[2].c`) of the first object key at any depth of `value` that is reserved, or
+ * undefined. Iterative and bounded by the request's depth limit already checked by the router.
+ */
+export function findReservedKey(value: unknown, root: string): { path: string; key: string; reserved: string } | undefined {
+  const stack: Array<[unknown, string]> = [[value, root]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      continue;
+    }
+    // Reflect.ownKeys: an own `__proto__` key (JSON.parse makes one) is listed like any other.
+    for (const k of Reflect.ownKeys(v)) {
+      if (typeof k !== 'string') continue;
+      const reserved = reservedKeyIn(k);
+      if (reserved) return { path, key: k, reserved };
+      stack.push([(v as Record<string, unknown>)[k], `${path}.${k}`]);
+    }
+  }
+  return undefined;
+}
+
+/** A null-prototype object: safe to index with any string. */
+export function dict<T = unknown>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+const isPlain = (v: object): boolean => {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === null || proto === Object.prototype;
+};
+
+/**
+ * A copy of `value` in which every plain object is null-prototype and has no reserved key (at any
+ * depth); arrays are copied, anything else (dates, Firestore Timestamps) is kept as is. For data
+ * read back from storage that may predate the refusal of reserved names.
+ */
+export function scrub<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object' || depth > 100) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1)) as T;
+  if (!isPlain(value)) return value;
+  const out = dict();
+  for (const k of Object.keys(value)) {
+    if (isReservedKey(k)) continue;
+    out[k] = scrub((value as Record<string, unknown>)[k], depth + 1);
+  }
+  return out as T;
+}
