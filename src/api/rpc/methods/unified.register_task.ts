@@ -3,7 +3,7 @@ import { defineMethod, id } from '../types.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.register_task',
-  description: 'Creates a task document (TTL max_duration + 300 s); returns it.',
+  description: "Creates a task document (TTL max_duration + 300 s); returns it. CONFLICT when the id is another user's task.",
   args: z.object({
     task_id: id('task_id'),
     task_type: z.string().min(1).max(64),
