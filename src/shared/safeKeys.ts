@@ -29,6 +29,11 @@ function readings(name: string): string[] {
  * that lowercases or trims keys cannot turn an accepted name into a reserved one.
  */
 export function reservedKeyIn(name: string): string | undefined {
+  // Fast path for the common plain name: nothing to decode, split or normalise.
+  if (/^[A-Za-z0-9_-]*$/.test(name)) {
+    const k = name.toLowerCase();
+    return RESERVED_KEYS.has(k) ? k : undefined;
+  }
   for (const r of readings(name)) {
     const k = r.trim().toLowerCase();
     if (RESERVED_KEYS.has(k)) return k;
@@ -46,20 +51,43 @@ export const isExactlyReserved = (name: string): boolean => RESERVED_KEYS.has(na
  * undefined. Iterative and bounded by the request's depth limit already checked by the router.
  */
 export function findReservedKey(value: unknown, root: string): { path: string; key: string; reserved: string } | undefined {
-  const stack: Array<[unknown, string]> = [[value, root]];
+  // Paths are only built for the answer: each visited node remembers its parent and its key.
+  const nodes: Array<{ parent: number; key: string | number }> = [];
+  const stack: Array<[unknown, number]> = [[value, -1]];
+  const seen = new Map<string, string | undefined>(); // keys repeat (metadata of many documents)
+  const pathOf = (at: number): string => {
+    const parts: string[] = [];
+    for (let i = at; i >= 0; i = nodes[i]!.parent) {
+      const k = nodes[i]!.key;
+      parts.push(typeof k === 'number' ? `[${k}]` : `.${k}`);
+    }
+    return root + parts.reverse().join('');
+  };
   while (stack.length > 0) {
-    const [v, path] = stack.pop()!;
+    const [v, at] = stack.pop()!;
     if (v === null || typeof v !== 'object') continue;
     if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        if (item === null || typeof item !== 'object') continue;
+        nodes.push({ parent: at, key: i });
+        stack.push([item, nodes.length - 1]);
+      }
       continue;
     }
     // Reflect.ownKeys: an own `__proto__` key (JSON.parse makes one) is listed like any other.
     for (const k of Reflect.ownKeys(v)) {
       if (typeof k !== 'string') continue;
-      const reserved = reservedKeyIn(k);
-      if (reserved) return { path, key: k, reserved };
-      stack.push([(v as Record<string, unknown>)[k], `${path}.${k}`]);
+      let reserved = seen.get(k);
+      if (reserved === undefined && !seen.has(k)) {
+        reserved = reservedKeyIn(k);
+        seen.set(k, reserved);
+      }
+      if (reserved) return { path: pathOf(at), key: k, reserved };
+      const child = (v as Record<string, unknown>)[k];
+      if (child === null || typeof child !== 'object') continue;
+      nodes.push({ parent: at, key: k });
+      stack.push([child, nodes.length - 1]);
     }
   }
   return undefined;
