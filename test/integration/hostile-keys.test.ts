@@ -13,7 +13,8 @@ import { keys } from '../../src/shared/keys.js';
 import { field } from '../../src/registry/hashDoc.js';
 import { setupTasks } from '../../src/workers/index.js';
 import { attachListenerBookkeeping } from '../../src/listeners/index.js';
-import { collectChannel, redisSettings, startFirestore, TEST_TOKEN, uniq, type FirestoreEmulator } from '../helpers/env.js';
+import { loadConfig } from '../../src/config/load.js';
+import { collectChannel, redisEnv, redisSettings, startFirestore, TEST_TOKEN, uniq, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let fs: FirestoreEmulator;
@@ -376,6 +377,42 @@ describe('reply_to only on the allow-listed namespace', () => {
     }
     assertNoPollution();
     await assertServiceHealthy();
+  });
+});
+
+describe('RPC_REPLY_PREFIXES', () => {
+  it('a prefix overlapping the service\'s own channels, or with pattern characters, is a configuration problem', async () => {
+    const bad = await loadConfig({ ...redisEnv(), RPC_REPLY_PREFIXES: 'user:,socket.io#,listeners:ctl,rpc:reply:*,ab,rt:deltas:' });
+    expect(bad.ok).toBe(false);
+    const problems = bad.ok ? [] : bad.problems.join('\n');
+    expect(problems).toContain('prefix "user:" overlaps the service\'s own channel namespace "user:"');
+    expect(problems).toContain('prefix "socket.io#" overlaps');
+    expect(problems).toContain('prefix "listeners:ctl" overlaps');
+    expect(problems).toContain('prefix "rpc:reply:*" must not contain the pattern characters');
+    expect(problems).toContain('prefix "ab" is too short');
+    expect(problems).toContain('prefix "rt:deltas:" overlaps');
+    const good = await loadConfig({ ...redisEnv(), RPC_REPLY_PREFIXES: 'myapp:replies:' });
+    expect(good.ok && good.config.rpc.replyPrefixes).toEqual(['myapp:replies:']);
+    const dflt = await loadConfig({ ...redisEnv() });
+    expect(dflt.ok && dflt.config.rpc.replyPrefixes).toEqual(['rpc:reply:', 'redis:reply:']);
+  });
+
+  it('a configured namespace replaces the default one', async () => {
+    const custom = await startTestService({ env: { RPC_REPLY_PREFIXES: 'myapp:replies:' } });
+    try {
+      const sub = await collectChannel(['myapp:replies:s1']);
+      try {
+        const r = await custom.rpc('REGISTRY.heartbeat', { args: [uniq('u')], reply_to: 'myapp:replies:s1' });
+        expect(r.body.ok).toBe(true);
+        expect(await sub.next(() => true)).toMatchObject({ ok: true, trace_id: r.headers['x-trace-id'] });
+      } finally {
+        await sub.close();
+      }
+      const old = await custom.rpc('REGISTRY.heartbeat', { args: [uniq('u')], reply_to: 'rpc:reply:x' });
+      expect(old.body.error).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('"myapp:replies:"') });
+    } finally {
+      await custom.close();
+    }
   });
 });
 
