@@ -188,7 +188,7 @@ export class LegacyRegistryStore implements RegistryStore {
     await this.db.runTransaction(async (tx) => {
       const snap = await tx.get(ref);
       if (!snap.exists) return;
-      const tasks = (snap.get('services.tasks') as { active_tasks?: string[]; task_history?: string[] } | undefined) ?? {};
+      const tasks = scrub((snap.get('services.tasks') as { active_tasks?: string[]; task_history?: string[] } | undefined) ?? {});
       const active = (tasks.active_tasks ?? []).filter((t) => t !== taskId);
       const history = tasks.task_history ?? [];
       if (!terminal) active.push(taskId);
