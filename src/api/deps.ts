@@ -12,14 +12,21 @@ import type { RegistryModeDecider } from '../flags/registryMode.js';
  * Enqueues and controls background tasks (implemented in src/workers; CONTRACT §4 TASK.*).
  * Methods return the contract's result objects.
  */
+export type TaskCallers = ReadonlyArray<string | null | undefined>;
+
 export interface TaskService {
   startDocumentAnalysis(a: { user_id: string; document_data: Record<string, unknown>; job_id: string; company_id?: string | null }): Promise<Record<string, unknown>>;
   startVectorComputation(a: { user_id: string; documents: unknown[]; collection_name: string; company_id?: string | null }): Promise<Record<string, unknown>>;
   startLlmConversation(a: { user_id: string; company_id: string; prompt: string; conversation_id: string | null; model: string | null; temperature: number }): Promise<Record<string, unknown>>;
-  getTaskStatus(taskId: string): Promise<Record<string, unknown>>;
-  cancelTask(taskId: string): Promise<Record<string, unknown>>;
-  listUserTasks(userId: string, status: string | null): Promise<Array<Record<string, unknown>>>;
-  queryVectors?(a: { collection_name: string; query: string; top_k: number }): Promise<Array<Record<string, unknown>>>;
+  /**
+   * `callers`: user ids that must each be the task's owner (the envelope's `user_id`, an argument
+   * `user_id`; null/undefined ones are ignored). Another user's task is NOT_FOUND (CONTRACT §13.8).
+   */
+  getTaskStatus(taskId: string, callers?: TaskCallers): Promise<Record<string, unknown>>;
+  cancelTask(taskId: string, callers?: TaskCallers): Promise<Record<string, unknown>>;
+  /** Only tasks owned by `userId`; NOT_FOUND when a caller id differs from `userId`. */
+  listUserTasks(userId: string, status: string | null, callers?: TaskCallers): Promise<Array<Record<string, unknown>>>;
+  queryVectors?(a: { collection_name: string; query: string; top_k: number; company_id?: string | null }): Promise<Array<Record<string, unknown>>>;
 }
 
 /** Listener bookkeeping and on-demand watchers (implemented in src/listeners; CONTRACT §4, §7). */

@@ -8,6 +8,7 @@ import {
   type Role,
 } from './schema.js';
 import type { SecretSource } from './secrets.js';
+import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../api/rpc/replyTo.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -175,6 +176,9 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
 
   const channelPrefix = r.str('LISTENERS_CHANNEL_PREFIX', 'user:');
   const queuePrefixRaw = r.str('QUEUE_PREFIX', 'bull');
+  const chatChannelPrefix = r.str('LISTENERS_CHAT_CHANNEL_PREFIX', 'chat:');
+  const replyPrefixes = r.list('RPC_REPLY_PREFIXES', DEFAULT_REPLY_PREFIXES);
+  r.problems.push(...replyPrefixProblems(replyPrefixes, [channelPrefix, chatChannelPrefix, queuePrefixRaw]));
 
   const config: Config = {
     nodeEnv,
@@ -196,7 +200,7 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
     redis,
     queueRedis,
     channelPrefix,
-    chatChannelPrefix: r.str('LISTENERS_CHAT_CHANNEL_PREFIX', 'chat:'),
+    chatChannelPrefix,
     queuePrefix: queuePrefixRaw.startsWith('{') ? queuePrefixRaw : `{${queuePrefixRaw}}`,
     firebase: {
       serviceAccount,
@@ -219,6 +223,7 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
       idempDisableMethods: r.list('RPC_IDEMP_DISABLE_METHODS', []),
       bodyLimitBytes: r.int('RPC_BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
       defaultTimeoutMs: r.int('RPC_DEFAULT_TIMEOUT_MS', 15000, 1, 600000),
+      replyPrefixes,
     },
     unifiedRegistryEnabled: r.bool('UNIFIED_REGISTRY_ENABLED', false),
     registryDebug: r.bool('REGISTRY_DEBUG', false),

@@ -38,6 +38,8 @@ export interface RpcSettings {
   readonly idempDisableMethods: readonly string[];
   readonly bodyLimitBytes: number;
   readonly defaultTimeoutMs: number;
+  /** Allowed `reply_to` channel prefixes (case-sensitive); empty = reply_to refused. */
+  readonly replyPrefixes: readonly string[];
 }
 
 export interface UnleashSettings {
@@ -154,6 +156,7 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   RPC_IDEMP_DISABLE_METHODS: { default: '', doc: 'comma-separated methods without idempotency' },
   RPC_BODY_LIMIT: { default: '1048576', doc: 'max /rpc body (bytes)' },
   RPC_DEFAULT_TIMEOUT_MS: { default: '15000', doc: 'timeout_ms when the caller gives none' },
+  RPC_REPLY_PREFIXES: { default: 'rpc:reply:,redis:reply:', doc: 'comma-separated channel prefixes a `reply_to` may use (case-sensitive; may not overlap the service\'s own channels)' },
   UNIFIED_REGISTRY_ENABLED: { default: 'false', doc: 'master switch of the unified registry (read per call)' },
   REGISTRY_DEBUG: { default: 'false', doc: 'debug logs for registry routing' },
   UNLEASH_URL: { doc: 'Unleash API URL; enables per-user rollout' },

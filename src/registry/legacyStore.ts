@@ -8,6 +8,7 @@ import {
   type RegistryStore,
   type UserDocument,
 } from './types.js';
+import { dict, scrub } from '../shared/safeKeys.js';
 
 export const PRESENCE_COLLECTION = 'listeners_registry';
 export const SESSION_INDEX_COLLECTION = 'listeners_registry_sessions';
@@ -187,7 +188,7 @@ export class LegacyRegistryStore implements RegistryStore {
     await this.db.runTransaction(async (tx) => {
       const snap = await tx.get(ref);
       if (!snap.exists) return;
-      const tasks = (snap.get('services.tasks') as { active_tasks?: string[]; task_history?: string[] } | undefined) ?? {};
+      const tasks = scrub((snap.get('services.tasks') as { active_tasks?: string[]; task_history?: string[] } | undefined) ?? {});
       const active = (tasks.active_tasks ?? []).filter((t) => t !== taskId);
       const history = tasks.task_history ?? [];
       if (!terminal) active.push(taskId);
@@ -202,12 +203,14 @@ export class LegacyRegistryStore implements RegistryStore {
   async getUserRegistry(userId: string): Promise<UserDocument | null> {
     const snap = await this.presence.ref(userId).get();
     if (!snap.exists) return null;
-    const d = snap.data() ?? {};
+    // scrub: null-prototype copies without reserved keys (a document written before they were refused).
+    const d = scrub(snap.data() ?? {});
     const hb = iso(d.heartbeat_at) ?? new Date(0).toISOString();
     const base = emptyUserDocument(userId, hb, (d.ttl_seconds as number | undefined) ?? this.opts.ttlSeconds);
-    const services = { ...base.services } as Record<string, Record<string, unknown>>;
+    const services = Object.assign(dict<Record<string, unknown>>(), base.services as unknown as Record<string, Record<string, unknown>>);
     for (const [name, value] of Object.entries((d.services as Record<string, Record<string, unknown>> | undefined) ?? {})) {
-      services[name] = { ...(services[name] ?? {}), ...value };
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+      services[name] = Object.assign(dict(), services[name], value);
     }
     return {
       user_info: {
@@ -220,9 +223,9 @@ export class LegacyRegistryStore implements RegistryStore {
       companies: {
         current_company_id: (d.current_company_id as string | undefined) ?? '',
         authorized_companies_ids: (d.authorized_companies_ids as string[] | undefined) ?? [],
-        company_roles: (d.company_roles as Record<string, string> | undefined) ?? {},
+        company_roles: (d.company_roles as Record<string, string> | undefined) ?? dict<string>(),
       },
-      services: services as UserDocument['services'],
+      services: services as unknown as UserDocument['services'],
       heartbeat: { last_heartbeat: hb, ttl_seconds: base.heartbeat.ttl_seconds },
     };
   }

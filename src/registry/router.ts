@@ -1,3 +1,5 @@
+import { invalidArgs } from '../shared/errors.js';
+import { findReservedKey } from '../shared/safeKeys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { RegistryModeDecider, RegistryMode } from '../flags/registryMode.js';
@@ -143,6 +145,9 @@ export class RegistryRouter {
   }
 
   updateUserService(userId: string, serviceName: string, data: Record<string, unknown>): Promise<boolean> {
+    // Defence in depth (the RPC layer refuses these first): no store ever writes a reserved name.
+    const bad = findReservedKey({ [serviceName]: data }, 'services');
+    if (bad) return Promise.reject(invalidArgs(`${bad.path}: "${bad.key}" is a reserved name (__proto__, constructor, prototype) and cannot be a field name`, { argument: 'service_data' }));
     return this.route('update_user_service', userId, (s) => s.updateUserService(userId, serviceName, data));
   }
 

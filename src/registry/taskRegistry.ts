@@ -1,3 +1,4 @@
+import { conflict } from '../shared/errors.js';
 import type { RedisClient } from '../shared/redis.js';
 import { keys } from '../shared/keys.js';
 import { assemble, field, flatten } from './hashDoc.js';
@@ -12,6 +13,7 @@ import {
 } from './types.js';
 
 const F = {
+  owner: field('task_info', 'user_id'),
   status: field('task_info', 'status'),
   progress: field('progress', 'progress_percent'),
   step: field('progress', 'current_step'),
@@ -25,12 +27,14 @@ const F = {
  * One atomic update of a task hash. Terminal states are final (the first terminal writer wins, so
  * exactly one terminal event is published); progress never decreases.
  * KEYS[1] task key. ARGV: status JSON, progress ('' = keep), step JSON|'', worker JSON|'', eta JSON|'',
- * result JSON|'', error JSON|''. Returns 1 updated, 0 already terminal, -1 missing.
+ * result JSON|'', error JSON|''. Returns {code, stored progress}: code 1 updated, 0 already
+ * terminal, -1 missing. The stored progress is read in the same script, so a terminal event built
+ * from it is never below a progress recorded (and so possibly published) before it.
  */
 const UPDATE_TASK = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
 local st = redis.call('HGET', KEYS[1], '${F.status}')
-if st == '"completed"' or st == '"failed"' or st == '"cancelled"' then return 0 end
+if st == '"completed"' or st == '"failed"' or st == '"cancelled"' then return {0, redis.call('HGET', KEYS[1], '${F.progress}') or '0'} end
 redis.call('HSET', KEYS[1], '${F.status}', ARGV[1])
 local terminal = ARGV[1] == '"completed"' or ARGV[1] == '"failed"' or ARGV[1] == '"cancelled"'
 if ARGV[2] ~= '' then
@@ -44,6 +48,21 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '${F.worker}', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], '${F.eta}', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], '${F.result}', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], '${F.error}', ARGV[7]) end
+return {1, redis.call('HGET', KEYS[1], '${F.progress}') or '0'}
+`;
+
+/**
+ * (Re)registers a task document unless the id is held by another user's task (CONTRACT §13.8: a
+ * task id of another user is never replaced). One script, so two users racing for one id cannot
+ * both win. KEYS[1] task key; ARGV[1] owner JSON; ARGV[2] TTL seconds; ARGV[3..] field, value…
+ * Returns 1 written, 0 held by another user.
+ */
+const REGISTER_TASK = `
+local owner = redis.call('HGET', KEYS[1], '${F.owner}')
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
 
@@ -55,6 +74,7 @@ export class RedisTaskRegistry implements TaskRegistry {
     private readonly opts: { now?: () => Date; onTask?: (userId: string, taskId: string, terminal: boolean) => Promise<void> } = {},
   ) {
     this.redis.defineCommand('registryUpdateTask', { numberOfKeys: 1, lua: UPDATE_TASK });
+    this.redis.defineCommand('registryRegisterTask', { numberOfKeys: 1, lua: REGISTER_TASK });
   }
 
   async registerTask(input: RegisterTaskInput): Promise<TaskDocument> {
@@ -78,11 +98,15 @@ export class RedisTaskRegistry implements TaskRegistry {
     for (const section of ['task_info', 'isolation', 'progress', 'resources'] as const) {
       flatten([section], doc[section] as unknown as Record<string, unknown>, fields);
     }
-    // A re-registration of the same id starts a fresh document (old fields, e.g. a result, go).
-    await this.redis.del(k);
+    // A re-registration of the same id by its owner starts a fresh document (old fields, e.g. a result, go).
+    const written = (await (this.redis as unknown as TaskScripts).registryRegisterTask(
+      k,
+      JSON.stringify(input.userId),
+      String(input.maxDuration + TASK_TTL_GRACE_SECONDS),
+      ...Object.entries(fields).flat(),
+    )) as number;
+    if (written !== 1) throw conflict(`task id ${input.taskId} is taken by another user's task; choose another id`);
     await Promise.all([
-      this.redis.hset(k, fields),
-      this.redis.expire(k, input.maxDuration + TASK_TTL_GRACE_SECONDS),
       this.redis.zadd(ut, now.getTime(), input.taskId),
       this.redis.zremrangebyscore(ut, '-inf', now.getTime() - USER_TTL_SECONDS * 1000),
       this.redis.expire(ut, USER_TTL_SECONDS),
@@ -92,6 +116,10 @@ export class RedisTaskRegistry implements TaskRegistry {
   }
 
   async updateTaskProgress(input: TaskProgressInput): Promise<TaskUpdateOutcome> {
+    return (await this.updateTask(input)).outcome;
+  }
+
+  async updateTask(input: TaskProgressInput): Promise<{ outcome: TaskUpdateOutcome; progress: number }> {
     const k = keys.task(input.taskId);
     const progress = input.progressPercent === undefined || input.progressPercent === null ? '' : String(Math.max(0, Math.min(100, input.progressPercent)));
     const res = (await (this.redis as unknown as TaskScripts).registryUpdateTask(
@@ -103,14 +131,16 @@ export class RedisTaskRegistry implements TaskRegistry {
       input.estimatedCompletion === undefined ? '' : enc(input.estimatedCompletion),
       enc(input.result),
       enc(input.error),
-    )) as number;
-    if (res === -1) return 'missing';
-    if (res === 0) return 'terminal';
+    )) as [number, string];
+    const stored = Number(res[1]);
+    const now = Number.isFinite(stored) ? stored : 0;
+    if (res[0] === -1) return { outcome: 'missing', progress: now };
+    if (res[0] === 0) return { outcome: 'terminal', progress: now };
     if (this.opts.onTask && ['completed', 'failed', 'cancelled'].includes(input.status)) {
       const uid = await this.redis.hget(k, field('task_info', 'user_id'));
       if (uid) await this.opts.onTask(JSON.parse(uid) as string, input.taskId, true);
     }
-    return 'updated';
+    return { outcome: 'updated', progress: now };
   }
 
   async getTaskRegistry(taskId: string): Promise<TaskDocument | null> {
@@ -119,13 +149,15 @@ export class RedisTaskRegistry implements TaskRegistry {
     return assemble(hash) as unknown as TaskDocument;
   }
 
+  /** The user's recent tasks; an id since reused by another user (after expiry) is not listed. */
   async listUserTasks(userId: string, limit = 100): Promise<TaskDocument[]> {
     const ids = await this.redis.zrevrange(keys.userTasks(userId), 0, limit - 1);
     const docs = await Promise.all(ids.map((id) => this.getTaskRegistry(id)));
-    return docs.filter((d): d is TaskDocument => d !== null);
+    return docs.filter((d): d is TaskDocument => d !== null && d.task_info.user_id === userId);
   }
 }
 
 interface TaskScripts {
   registryUpdateTask(key: string, ...args: string[]): Promise<unknown>;
+  registryRegisterTask(key: string, ...args: string[]): Promise<unknown>;
 }

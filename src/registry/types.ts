@@ -94,9 +94,12 @@ export type TaskUpdateOutcome = 'updated' | 'terminal' | 'missing';
  * must resolve the moment TASK.start_* answers. The flag routes the user/session registry only.
  */
 export interface TaskRegistry {
+  /** Creates (or restarts) a task document; CONFLICT when the id is held by another user's task. */
   registerTask(input: RegisterTaskInput): Promise<TaskDocument>;
   /** 'terminal' when the task already ended: terminal states are final, so exactly one wins. */
   updateTaskProgress(input: TaskProgressInput): Promise<TaskUpdateOutcome>;
+  /** updateTaskProgress, also answering the progress stored after the update (never below any earlier one). */
+  updateTask(input: TaskProgressInput): Promise<{ outcome: TaskUpdateOutcome; progress: number }>;
   getTaskRegistry(taskId: string): Promise<TaskDocument | null>;
   listUserTasks(userId: string, limit?: number): Promise<TaskDocument[]>;
 }

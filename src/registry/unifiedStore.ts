@@ -1,5 +1,6 @@
 import type { RedisClient } from '../shared/redis.js';
 import { keys } from '../shared/keys.js';
+import { dict } from '../shared/safeKeys.js';
 import { assemble, field, flatten } from './hashDoc.js';
 import {
   USER_TTL_SECONDS,
@@ -203,20 +204,22 @@ interface RegistryScripts {
 export function toUserDocument(userId: string, hash: Record<string, string>, ttlSeconds: number): UserDocument {
   const raw = assemble(hash) as Partial<Record<string, Record<string, unknown>>>;
   const base = emptyUserDocument(userId, new Date(0).toISOString(), ttlSeconds);
-  const services = { ...base.services } as Record<string, Record<string, unknown>>;
+  // assemble() already dropped reserved names; the objects built here are null-prototype too.
+  const services = Object.assign(dict<Record<string, unknown>>(), base.services as unknown as Record<string, Record<string, unknown>>);
   for (const [name, value] of Object.entries(raw.services ?? {})) {
-    services[name] = { ...(services[name] ?? {}), ...(value as Record<string, unknown>) };
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+    services[name] = Object.assign(dict(), services[name], value as Record<string, unknown>);
   }
-  const tasks = services.tasks ?? {};
+  const tasks = services.tasks ?? dict();
   const active = Object.entries((tasks._active as Record<string, number> | undefined) ?? {}).sort((a, b) => a[1] - b[1]).map(([t]) => t);
   const history = Object.entries((tasks._history as Record<string, number> | undefined) ?? {}).sort((a, b) => b[1] - a[1]).map(([t]) => t).slice(0, 50);
   delete tasks._active;
   delete tasks._history;
-  services.tasks = { ...tasks, active_tasks: active, task_history: history };
+  services.tasks = Object.assign(dict(), tasks, { active_tasks: active, task_history: history });
   return {
-    user_info: { ...base.user_info, ...(raw.user_info ?? {}) } as UserDocument['user_info'],
-    companies: { ...base.companies, ...(raw.companies ?? {}) } as UserDocument['companies'],
-    services: services as UserDocument['services'],
-    heartbeat: { ...base.heartbeat, ...(raw.heartbeat ?? {}) } as UserDocument['heartbeat'],
+    user_info: Object.assign(dict(), base.user_info, raw.user_info) as UserDocument['user_info'],
+    companies: Object.assign(dict(), base.companies, raw.companies) as UserDocument['companies'],
+    services: services as unknown as UserDocument['services'],
+    heartbeat: Object.assign(dict(), base.heartbeat, raw.heartbeat) as UserDocument['heartbeat'],
   };
 }

@@ -34,8 +34,9 @@ export const keys = {
 
   // Background jobs.
   taskCancel: (tid: string) => `tasks:cancel:${tid}`,
-  vectors: (collection: string) => `vectors:${collection}`,
-  vectorsMeta: (collection: string) => `vectors:meta:${collection}`,
+  /** Vectors are stored per company (CONTRACT §13.8): one company never reads or overwrites another's. */
+  vectors: (companyId: string, collection: string) => `vecs:${companyId}:${collection}`,
+  vectorsMeta: (companyId: string, collection: string) => `vecs:meta:${companyId}:${collection}`,
   schedulerRuns: (name: string) => `scheduler:runs:${name}`,
   /** Short lock held while TASK.start_* checks and enqueues one task id (two callers never both enqueue it). */
   taskStartLock: (tid: string) => `tasks:start_lock:${tid}`,

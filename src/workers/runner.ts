@@ -10,8 +10,10 @@ import { TERMINAL_STATUSES } from '../registry/types.js';
 import { keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { cancelled, errorBody, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
-import { TaskProgress, type ProgressHook } from './progress.js';
-import type { TaskDeps, TaskKind, TaskRunContext } from './tasks/types.js';
+import type { ServiceDeps } from '../api/deps.js';
+import type { TaskUpdateOutcome } from '../registry/types.js';
+import { publishTaskEvent, TaskProgress, type ProgressHook } from './progress.js';
+import { DEFAULT_COMPANY_ID, type TaskDeps, type TaskKind, type TaskRunContext } from './tasks/types.js';
 
 /** Data of a user task's job (set by the TaskService). */
 export interface TrackedJobData {
@@ -33,6 +35,32 @@ export interface RunnerOptions {
   settleGraceMs?: number;
   /** Called after each recorded progress step (observability; tests use it to pace a job). */
   onProgress?: ProgressHook;
+}
+
+/**
+ * Ends a task as `cancelled`: one atomic registry update, then the terminal event unless the task had
+ * already ended. The event's progress is the one the registry holds after the update (which never
+ * decreases), so it is never below a progress published before it, whoever published that
+ * (TaskProgress's own count only knows this process's events).
+ */
+export async function emitCancelled(
+  svc: Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics'>,
+  t: { taskId: string; userId: string; floor: number; workerId?: string },
+  data: Record<string, unknown>,
+  error: unknown,
+): Promise<TaskUpdateOutcome> {
+  const { outcome, progress } = await svc.taskRegistry.updateTask({
+    taskId: t.taskId,
+    status: 'cancelled',
+    progressPercent: t.floor,
+    currentStep: 'cancelled',
+    ...(t.workerId ? { workerId: t.workerId } : {}),
+    error,
+  });
+  if (outcome === 'terminal') return outcome;
+  if (outcome === 'missing') svc.logger.warn({ task_id: t.taskId }, 'task document missing (expired?); cancelled event published anyway');
+  await publishTaskEvent(svc, t.userId, t.taskId, 'cancelled', Math.max(t.floor, progress), { step: 'cancelled', ...data });
+  return outcome;
 }
 
 function zodMessage(err: z.ZodError): string {
@@ -125,7 +153,7 @@ export function createRunner(o: RunnerOptions) {
         if ((await reporter.emit('processing', pct, step, data)) === 'terminal') throw cancelled('task ended while running');
         await o.onProgress?.({ taskId: tid, status: 'processing', progress: reporter.progress, step });
       };
-      const result = await attempt(kind, d.payload, { taskId: tid, userId: d.user_id, attempt: n, deps, logger: log }, progress, d.max_duration, jobSignal);
+      const result = await attempt(kind, d.payload, { taskId: tid, userId: d.user_id, companyId: d.company_id || DEFAULT_COMPANY_ID, attempt: n, deps, logger: log }, progress, d.max_duration, jobSignal);
       await reporter.emit('completed', 100, 'completed', { result }, { result });
       m.completed.inc({ kind: kind.name });
       end('completed');
@@ -133,7 +161,7 @@ export function createRunner(o: RunnerOptions) {
     } catch (err) {
       const te = toTaskError(err);
       if (te.code === 'CANCELLED') {
-        await reporter.emit('cancelled', null, 'cancelled', { reason: te.message }, { error: errorBody(te) });
+        await emitCancelled(svc, { taskId: tid, userId: d.user_id, floor: reporter.progress, workerId: o.workerId }, { reason: te.message }, errorBody(te));
         m.cancelled.inc({ kind: kind.name });
         end('cancelled');
         log.info({ reason: te.message }, 'task cancelled');
@@ -166,7 +194,7 @@ export function createRunner(o: RunnerOptions) {
     }
     const started = Date.now();
     try {
-      const result = await attempt(kind, (job.data as { payload?: unknown } | undefined)?.payload ?? {}, { taskId: tick, userId: undefined, attempt: job.attemptsMade + 1, deps, logger: log }, undefined, kind.options.maxDurationSeconds, jobSignal);
+      const result = await attempt(kind, (job.data as { payload?: unknown } | undefined)?.payload ?? {}, { taskId: tick, userId: undefined, companyId: DEFAULT_COMPANY_ID, attempt: job.attemptsMade + 1, deps, logger: log }, undefined, kind.options.maxDurationSeconds, jobSignal);
       m.completed.inc({ kind: kind.name });
       m.duration.observe({ kind: kind.name, outcome: 'completed' }, (Date.now() - started) / 1000);
       log.info({ result }, 'scheduled job done');

@@ -6,21 +6,29 @@
  * Task ids are deterministic (`embeddings_{collection}`…), so starting an id whose previous run is
  * still queued or running answers CONFLICT; a finished run's job is removed first, so the same id
  * can run again. A short Redis lock keeps two concurrent starts of one id from both enqueueing.
+ *
+ * Isolation (CONTRACT §13.8): a task id held by another user's task is never replaced (CONFLICT on
+ * start) nor shown or cancelled (NOT_FOUND, the same answer as an unknown id, so ids of other
+ * users cannot be probed); vectors are stored and queried per company.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServiceDeps, TaskService } from '../api/deps.js';
+import type { ServiceDeps, TaskCallers, TaskService } from '../api/deps.js';
 import { TERMINAL_STATUSES, type TaskDocument } from '../registry/types.js';
 import { conflict, notFound, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';
 import { publishTaskEvent, TaskProgress } from './progress.js';
+import { emitCancelled } from './runner.js';
 import type { QueueSet } from './queues.js';
 import type { TrackedJobData } from './runner.js';
+import { DEFAULT_COMPANY_ID } from './tasks/types.js';
 import { documentAnalysis, llmConversation, vectorComputation } from './tasks/index.js';
 import type { TaskKind } from './tasks/types.js';
 import { VectorStore } from './vectorStore.js';
 
-/** company_id when a caller gives none (document analysis and vector computation make it optional). */
-export const DEFAULT_COMPANY_ID = 'default';
+export { DEFAULT_COMPANY_ID };
+
+/** True when every given caller id is the owner (no caller id given: a trusted backend call). */
+const ownedBy = (owner: string, callers: TaskCallers | undefined): boolean => (callers ?? []).every((c) => c === null || c === undefined || c === owner);
 
 const KEEP_COMPLETED = { age: 3600, count: 1000 };
 const KEEP_FAILED = { age: 24 * 3600, count: 5000 };
@@ -38,6 +46,15 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
   const enqueued = deps.metrics.counter('tasks_enqueued_total', 'Tasks queued by kind', ['kind']);
   const kindOfType = new Map<string, TaskKind<any, unknown>>([documentAnalysis, vectorComputation, llmConversation].map((k) => [k.name, k]));
 
+  const idArg = (kind: TaskKind<any, unknown>) => (kind === documentAnalysis ? 'job_id' : kind === vectorComputation ? 'collection_name' : 'conversation_id');
+
+  /** The task document when every caller owns it, else NOT_FOUND (worded like an unknown id). */
+  async function ownedTask(taskId: string, callers: TaskCallers | undefined): Promise<TaskDocument> {
+    const doc = await deps.taskRegistry.getTaskRegistry(taskId);
+    if (!doc || !ownedBy(doc.task_info.user_id, callers)) throw notFound(`task ${taskId} not found`);
+    return doc;
+  }
+
   async function start(kind: TaskKind<any, unknown>, taskId: string, userId: string, companyId: string, payload: Record<string, unknown>): Promise<string> {
     const lockKey = keys.taskStartLock(taskId);
     const token = randomUUID();
@@ -45,6 +62,7 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
     try {
       const queue = queues.get(kind.queue);
       const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
+      if (doc && doc.task_info.user_id !== userId) throw conflict(`task id ${taskId} is taken by another user's task; choose another ${idArg(kind)}`);
       if (doc && !TERMINAL_STATUSES.has(doc.task_info.status)) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
       if (old) {
         const state = await old.getState();
@@ -119,14 +137,11 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
       });
       return { success: true, conversation_id: conversationId, task_id: taskId, status: 'queued', queue_job_id: q, celery_task_id: q };
     },
-    async getTaskStatus(taskId) {
-      const doc = await deps.taskRegistry.getTaskRegistry(taskId);
-      if (!doc) throw notFound(`task ${taskId} not found`);
-      return status(doc);
+    async getTaskStatus(taskId, callers) {
+      return status(await ownedTask(taskId, callers));
     },
-    async cancelTask(taskId) {
-      const doc = await deps.taskRegistry.getTaskRegistry(taskId);
-      if (!doc) throw notFound(`task ${taskId} not found`);
+    async cancelTask(taskId, callers) {
+      const doc = await ownedTask(taskId, callers);
       const was = doc.task_info.status;
       if (TERMINAL_STATUSES.has(was)) return { success: false, task_id: taskId, status: was, message: `task already ${was}` };
       // The flag first: a worker that takes the job from now on stops at its first check.
@@ -138,20 +153,16 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
         const state = job ? await job.getState() : 'missing';
         if (job && state !== 'active') removed = await job.remove().then(() => true, () => false);
       }
-      const outcome = await new TaskProgress({ deps, taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }).emit(
-        'cancelled',
-        null,
-        'cancelled',
-        { reason: 'cancelled by request', was },
-        { error: { code: 'CANCELLED', message: 'cancelled by request' } },
-      );
+      // The event carries the progress stored at the moment of cancelling (never below the last one).
+      const outcome = await emitCancelled(deps, { taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }, { reason: 'cancelled by request', was }, { code: 'CANCELLED', message: 'cancelled by request' });
       if (outcome === 'terminal') {
         const now = await deps.taskRegistry.getTaskRegistry(taskId);
         return { success: false, task_id: taskId, status: now?.task_info.status ?? 'unknown', message: 'task ended before it could be cancelled' };
       }
       return { success: true, task_id: taskId, status: 'cancelled', previous_status: was, removed_from_queue: removed };
     },
-    async listUserTasks(userId, wanted) {
+    async listUserTasks(userId, wanted, callers) {
+      if (!ownedBy(userId, callers)) throw notFound(`no tasks of user ${userId} are visible to this caller`);
       const docs = await deps.taskRegistry.listUserTasks(userId);
       return docs
         .filter((d) => wanted === null || d.task_info.status === wanted)
@@ -166,7 +177,7 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
         }));
     },
     async queryVectors(a) {
-      const neighbours = await new VectorStore(deps.redis).query(a.collection_name, a.query, Math.max(1, Math.min(100, a.top_k)));
+      const neighbours = await new VectorStore(deps.redis, a.company_id ?? DEFAULT_COMPANY_ID).query(a.collection_name, a.query, Math.max(1, Math.min(100, a.top_k)));
       return neighbours as unknown as Array<Record<string, unknown>>;
     },
   };

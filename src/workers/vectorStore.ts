@@ -1,11 +1,13 @@
 /**
- * Vectors per collection in Redis: `vectors:{collection}` hash docId → base64 Float32 embedding;
- * `vectors:meta:{collection}` hash with the method, dimensions, counts, and `doc:{id}` → JSON
+ * Vectors per company and collection in Redis (CONTRACT §13.8: a company never reads or
+ * overwrites another's): `keys.vectors(company, collection)` hash docId → base64 Float32 embedding;
+ * `keys.vectorsMeta(company, collection)` hash with the method, dimensions, counts, and `doc:{id}` → JSON
  * {preview, metadata}. Nearest neighbours by cosine read the one hash with HSCAN (never a
  * keyspace scan) and keep the top k.
  */
 import type { RedisClient } from '../shared/redis.js';
 import { keys } from '../shared/keys.js';
+import { dropReserved } from '../registry/hashDoc.js';
 import { cosine, embed, EMBEDDING_DIMS, EMBEDDING_METHOD, fromBase64, toBase64 } from './embeddings.js';
 
 export interface StoredDoc {
@@ -23,24 +25,35 @@ export interface Neighbour {
 }
 
 export class VectorStore {
-  constructor(private readonly redis: RedisClient) {}
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly companyId: string,
+  ) {}
+
+  private data(collection: string): string {
+    return keys.vectors(this.companyId, collection);
+  }
+
+  private meta(collection: string): string {
+    return keys.vectorsMeta(this.companyId, collection);
+  }
 
   async put(collection: string, docs: readonly StoredDoc[]): Promise<void> {
     if (docs.length === 0) return;
-    const vectors: Record<string, string> = {};
-    const meta: Record<string, string> = {};
+    const vectors = new Map<string, string>();
+    const meta = new Map<string, string>();
     for (const d of docs) {
-      vectors[d.id] = toBase64(d.vector);
-      meta[`doc:${d.id}`] = JSON.stringify({ preview: d.preview, metadata: d.metadata });
+      vectors.set(d.id, toBase64(d.vector));
+      meta.set(`doc:${d.id}`, JSON.stringify({ preview: d.preview, metadata: d.metadata }));
     }
-    await Promise.all([this.redis.hset(keys.vectors(collection), vectors), this.redis.hset(keys.vectorsMeta(collection), meta)]);
+    await Promise.all([this.redis.hset(this.data(collection), vectors), this.redis.hset(this.meta(collection), meta)]);
   }
 
   async finish(collection: string, info: Record<string, string | number>): Promise<number> {
-    const count = await this.redis.hlen(keys.vectors(collection));
-    const fields: Record<string, string> = { method: EMBEDDING_METHOD, dims: String(EMBEDDING_DIMS), count: String(count), updated_at: new Date().toISOString() };
+    const count = await this.redis.hlen(this.data(collection));
+    const fields: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, { method: EMBEDDING_METHOD, dims: String(EMBEDDING_DIMS), count: String(count), updated_at: new Date().toISOString() });
     for (const [k, v] of Object.entries(info)) fields[k] = String(v);
-    await this.redis.hset(keys.vectorsMeta(collection), fields);
+    await this.redis.hset(this.meta(collection), fields);
     return count;
   }
 
@@ -49,7 +62,7 @@ export class VectorStore {
     const best: Array<{ id: string; score: number }> = [];
     let cursor = '0';
     do {
-      const [next, flat] = await this.redis.hscan(keys.vectors(collection), cursor, 'COUNT', 500);
+      const [next, flat] = await this.redis.hscan(this.data(collection), cursor, 'COUNT', 500);
       cursor = next;
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const score = cosine(q, fromBase64(flat[i + 1]!));
@@ -61,9 +74,10 @@ export class VectorStore {
       }
     } while (cursor !== '0');
     if (best.length === 0) return [];
-    const metas = await this.redis.hmget(keys.vectorsMeta(collection), ...best.map((b) => `doc:${b.id}`));
+    const metas = await this.redis.hmget(this.meta(collection), ...best.map((b) => `doc:${b.id}`));
     return best.map((b, i) => {
-      const m = metas[i] ? (JSON.parse(metas[i]!) as { preview?: string; metadata?: Record<string, unknown> | null }) : {};
+      // The reviver drops reserved keys from metadata stored before they were refused.
+      const m = metas[i] ? (JSON.parse(metas[i]!, dropReserved) as { preview?: string; metadata?: Record<string, unknown> | null }) : {};
       return { id: b.id, score: Math.round(b.score * 1e6) / 1e6, preview: m.preview ?? null, metadata: m.metadata ?? null };
     });
   }

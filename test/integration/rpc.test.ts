@@ -187,13 +187,13 @@ describe('envelope and error codes', () => {
     expect(String(g.headers['x-trace-id'])).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('reply_to publishes the same response; user channels are refused as reply_to', async () => {
-    const channel = `rpc-replies:${uniq('c')}`;
+  it('reply_to publishes the same response plus trace_id; user channels are refused as reply_to', async () => {
+    const channel = `rpc:reply:${uniq('c')}`;
     const sub = await collectChannel([channel]);
     try {
       const r = await svc.rpc('REGISTRY.heartbeat', { args: [uniq('u')], reply_to: channel });
       const got = await sub.next(() => true);
-      expect(got).toEqual(r.body);
+      expect(got).toEqual({ ...r.body, trace_id: r.headers['x-trace-id'] });
     } finally {
       await sub.close();
     }

@@ -53,7 +53,7 @@ describe('worker crash and drain (child processes)', () => {
     expect(ev.filter((e) => e.status === 'started')).toHaveLength(2); // one per worker
     expect(expectNonDecreasing(ev.map((e) => e.progress))).toBe(true);
     expect(ev.at(-1)!.data.result).toMatchObject({ embedded: 160 });
-    expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBe(160);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(160);
     expect(await svc.core.deps.metrics.value('tasks_stalled_total')).toBeGreaterThanOrEqual(1);
     await col.close();
   });
@@ -81,7 +81,7 @@ describe('worker crash and drain (child processes)', () => {
     expect((await svc.core.deps.taskRegistry.getTaskRegistry(taskId))!.task_info.status).toBe('completed');
     await waitFor(() => terminalOf(col.messages, taskId).length === 1, 5000, 'completed event');
     expect(terminalOf(col.messages, taskId)[0]!.status).toBe('completed');
-    expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBe(120);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(120);
     await col.close();
   });
 });

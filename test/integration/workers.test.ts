@@ -147,7 +147,7 @@ describe('TASK.* through real BullMQ workers', () => {
     const ev = taskEvents(col.messages, taskId);
     expect(ev.filter((e) => e.data.step === 'embedding').map((e) => e.data.done)).toEqual([0, 50, 100, 120]);
     expect(ev.at(-1)!.data.result).toMatchObject({ embedded: 120, collection_count: 120, skipped: [{ index: 120 }] });
-    expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBe(120);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(120);
 
     const q = await svc.rpc('TASK.query_vectors', { args: [collection, 'overdue invoice payment'], kwargs: { top_k: 5 } });
     expect(q.headers['idempotent-replay']).toBeUndefined();
@@ -158,7 +158,7 @@ describe('TASK.* through real BullMQ workers', () => {
     const again = await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(3, 'new'), collection] });
     expect(again.body.ok).toBe(true);
     await waitFor(() => terminalOf(col.messages, taskId).length === 2, 15000, 'second run completes');
-    expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBe(123);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(123);
     await col.close();
   });
 
@@ -183,7 +183,7 @@ describe('TASK.* through real BullMQ workers', () => {
     await waitFor(async () => (await job!.getState()) === 'failed', 10000, 'job ended');
     const finished = await tasksRuntime(svc.core)!.queues.get('computation').getJob(taskId);
     expect(finished!.failedReason).toMatch(/CANCELLED/);
-    expect(await svc.core.deps.redis.hlen(keys.vectors(collection))).toBeLessThan(500);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBeLessThan(500);
     const ev = taskEvents(col.messages, taskId);
     expect(terminalOf(col.messages, taskId).map((e) => e.status)).toEqual(['cancelled']);
     expect(ev.at(-1)!.status).toBe('cancelled');

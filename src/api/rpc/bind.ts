@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { invalidArgs } from '../../shared/errors.js';
+import { dict, findReservedKey, reservedKeyIn } from '../../shared/safeKeys.js';
 import type { RpcMethod } from './types.js';
 
 /** Renders zod issues as "name: what was wrong" lines for INVALID_ARGS. */
@@ -28,20 +29,34 @@ function strictOf(method: RpcMethod): z.ZodType {
 
 /**
  * Merges positional `args` and keyword `kwargs` by the schema's key order, then validates.
- * A name given both ways, too many positional values, or unknown keywords are INVALID_ARGS.
+ * A name given both ways, too many positional values, or unknown keywords are INVALID_ARGS; so is
+ * an object key anywhere in the arguments that is (or decodes to) `__proto__`, `constructor` or
+ * `prototype`. The merged arguments are a null-prototype object: keyword names such as `toString`
+ * are unknown arguments, not inherited members.
  */
 export function bindArgs(method: RpcMethod, args: unknown[], kwargs: Record<string, unknown>, callerUserId: string | undefined): unknown {
   const names = Object.keys(method.args.shape);
   if (args.length > names.length) {
     throw invalidArgs(`${method.name} takes at most ${names.length} positional argument(s) (${names.join(', ') || 'none'}), got ${args.length}`);
   }
-  const merged: Record<string, unknown> = {};
+  const merged = dict();
   args.forEach((v, i) => {
     merged[names[i] as string] = v;
   });
-  for (const [k, v] of Object.entries(kwargs)) {
-    if (k in merged) throw invalidArgs(`${k}: given both positionally and by keyword`, { argument: k });
-    merged[k] = v;
+  for (const k of Object.keys(kwargs)) {
+    const reserved = reservedKeyIn(k);
+    if (reserved) throw invalidArgs(`"${k}" is not an argument of ${method.name}: "${reserved}" is a reserved name`, { argument: k });
+    if (Object.hasOwn(merged, k)) throw invalidArgs(`${k}: given both positionally and by keyword`, { argument: k });
+    merged[k] = kwargs[k];
+  }
+  for (const name of Object.keys(merged)) {
+    const bad = findReservedKey(merged[name], name);
+    if (bad) {
+      throw invalidArgs(`${bad.path}: key "${bad.key}" is not allowed ("${bad.reserved}" is a reserved name: __proto__, constructor and prototype cannot name a field)`, {
+        argument: name,
+        path: bad.path,
+      });
+    }
   }
   if (names.includes('user_id') && merged.user_id === undefined && callerUserId !== undefined) merged.user_id = callerUserId;
   const parsed = strictOf(method).safeParse(merged);

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import { assertServiceToken } from '../auth.js';
 import { bindArgs, describeIssues, describeMethod, isReadOnly } from './bind.js';
 import { Idempotency } from './idempotency.js';
+import { replyToProblem } from './replyTo.js';
 import type { RpcMethod } from './types.js';
 
 const Envelope = z.object({
@@ -19,7 +20,8 @@ const Envelope = z.object({
   idempotency_key: z.string({ error: 'idempotency_key is required (string)' }).min(1, 'idempotency_key must not be empty').max(256),
   timeout_ms: z.number({ error: 'timeout_ms must be an integer' }).int('timeout_ms must be an integer').min(1).max(300_000).nullish(),
   trace_id: z.string({ error: 'trace_id must be a string' }).max(128).regex(/^[\w.:@-]+$/, 'trace_id may contain only letters, digits and _ . : @ -').nullish(),
-  reply_to: z.string({ error: 'reply_to must be a string' }).min(1).max(256).nullish(),
+  // Checked by replyToProblem() (allow-listed prefixes, plain ASCII, bounded length).
+  reply_to: z.string({ error: 'reply_to must be a string' }).nullish(),
 });
 type Envelope = z.infer<typeof Envelope>;
 
@@ -71,7 +73,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
   const duration = metrics.histogram('rpc_duration_seconds', 'RPC handling time', ['method'], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15]);
   const replays = metrics.counter('rpc_idempotent_replays_total', 'Responses served from the idempotency store', ['method']);
   const bypassed = metrics.counter('rpc_idempotency_bypassed_total', 'Calls run without idempotency because its store failed', ['method']);
-  const forbiddenReplyPrefixes = [config.channelPrefix, config.chatChannelPrefix].filter(Boolean);
+  const replyPrefixes = config.rpc.replyPrefixes;
   const catalogue = [...methods.values()].map(describeMethod);
 
   app.get('/rpc/methods', async () => ({ ok: true, data: { api_version: config.rpc.apiVersion, methods: catalogue } }));
@@ -104,8 +106,9 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
         if (env.api_version !== config.rpc.apiVersion) {
           throw new AppError('INVALID_API_VERSION', `api_version must be "${config.rpc.apiVersion}"`);
         }
-        if (env.reply_to && forbiddenReplyPrefixes.some((p) => env.reply_to!.startsWith(p))) {
-          throw new AppError('INVALID_REQUEST', 'reply_to must not be a user or chat event channel');
+        if (env.reply_to !== null && env.reply_to !== undefined) {
+          const problem = replyToProblem(env.reply_to, replyPrefixes);
+          if (problem) throw new AppError('INVALID_REQUEST', problem);
         }
         const method = methods.get(env.method);
         if (!method) throw new AppError('METHOD_NOT_FOUND', `unknown method "${env.method.slice(0, 128)}"; see GET /rpc/methods`);
@@ -186,8 +189,10 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
           ({ text, code: resultCode } = await run());
         }
         code = resultCode ?? 'OK';
-        if (env.reply_to) {
-          await deps.redis.publish(env.reply_to, text).catch((err: Error) => mlog().warn({ err: err.message }, 'reply_to publish failed'));
+        // ORIGINAL §1.6 / CONTRACT §13.1: on success only, the response body plus trace_id.
+        if (env.reply_to && resultCode === undefined) {
+          const published = `${text.slice(0, -1)},"trace_id":${JSON.stringify(traceId)}}`;
+          await deps.redis.publish(env.reply_to, published).catch((err: Error) => mlog().warn({ err: err.message }, 'reply_to publish failed'));
         }
         return reply.type('application/json').send(text);
       } catch (err) {

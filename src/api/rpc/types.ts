@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { ServiceDeps } from '../deps.js';
+import { reservedKeyIn } from '../../shared/safeKeys.js';
 
 export interface MethodContext {
   /** Caller context from the envelope (logged; `user_id` params default to it). */
@@ -31,14 +32,16 @@ export function defineMethod<S extends z.ZodObject>(m: RpcMethod<S>): RpcMethod<
 }
 
 /**
- * Identifiers end up in Redis keys, channel names and Firestore document ids: printable, no
- * separators (`:` `/`), no hash-tag braces, no whitespace.
+ * Identifiers end up in Redis keys, channel names, Firestore document ids and object keys:
+ * printable, no separators (`:` `/`), no hash-tag braces, no whitespace, and never a reserved name
+ * (`__proto__`, `constructor`, `prototype`, also as a dotted segment such as `a.__proto__`).
  */
 export const id = (what: string) =>
   z
     .string({ error: (i) => (i.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .min(1, `${what} must not be empty`)
     .max(128, `${what} must be at most 128 characters`)
-    .regex(/^[A-Za-z0-9_.@+=-]+$/, `${what} may contain only letters, digits and _ . @ + = -`);
+    .regex(/^[A-Za-z0-9_.@+=-]+$/, `${what} may contain only letters, digits and _ . @ + = -`)
+    .refine((v) => reservedKeyIn(v) === undefined, { error: (i) => `${what} must not be or contain the reserved name "${reservedKeyIn(String(i.input))}"` });
 
 export const optionalId = (what: string) => id(what).nullish().transform((v) => v ?? null);

@@ -4,6 +4,9 @@ import type { ServiceDeps } from '../../api/deps.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis.js';
 
+/** company_id when a caller gives none (document analysis and vector computation make it optional). */
+export const DEFAULT_COMPANY_ID = 'default';
+
 /** What a processor may use: the service deps of its process and the queue Redis. */
 export interface TaskDeps {
   service: ServiceDeps;
@@ -15,6 +18,8 @@ export interface TaskRunContext {
   taskId: string;
   /** The user the task belongs to (user tasks only). */
   userId: string | undefined;
+  /** The company the task runs for (user tasks; DEFAULT_COMPANY_ID when none was given). */
+  companyId: string;
   attempt: number;
   deps: TaskDeps;
   logger: Logger;

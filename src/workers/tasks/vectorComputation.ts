@@ -45,7 +45,7 @@ export default defineTask({
   async process(input, ctx) {
     const { docs, skipped } = parseDocuments(input.documents);
     if (docs.length === 0) throw invalidInput(`no document has text to embed (${skipped.length} skipped: ${skipped[0]?.reason ?? 'none'})`);
-    const store = new VectorStore(ctx.deps.service.redis);
+    const store = new VectorStore(ctx.deps.service.redis, ctx.companyId);
     await ctx.progress(5, 'embedding', { done: 0, total: docs.length });
     for (let i = 0; i < docs.length; i += VECTOR_BATCH_SIZE) {
       ctx.checkpoint();
@@ -56,6 +56,6 @@ export default defineTask({
     }
     ctx.checkpoint();
     const count = await store.finish(input.collection_name, { last_task_id: ctx.taskId });
-    return { collection_name: input.collection_name, method: EMBEDDING_METHOD, dims: EMBEDDING_DIMS, embedded: docs.length, skipped, collection_count: count };
+    return { collection_name: input.collection_name, company_id: ctx.companyId, method: EMBEDDING_METHOD, dims: EMBEDDING_DIMS, embedded: docs.length, skipped, collection_count: count };
   },
 });

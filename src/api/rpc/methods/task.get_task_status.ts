@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { defineMethod, id } from '../types.js';
+import { defineMethod, id, optionalId } from '../types.js';
 import { taskService } from '../services.js';
 
 export default defineMethod({
   name: 'TASK.get_task_status',
-  description: 'Status, progress and isolation of a task; NOT_FOUND for an unknown id.',
-  args: z.object({ task_id: id('task_id') }),
-  handler: (a, ctx) => taskService(ctx.deps).getTaskStatus(a.task_id),
+  description: "Status, progress and isolation of a task; NOT_FOUND for an unknown id or another user's task (envelope or argument user_id).",
+  args: z.object({ task_id: id('task_id'), user_id: optionalId('user_id') }),
+  handler: (a, ctx) => taskService(ctx.deps).getTaskStatus(a.task_id, [ctx.userId, a.user_id]),
 });

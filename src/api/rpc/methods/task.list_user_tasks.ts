@@ -5,7 +5,7 @@ import { taskService } from '../services.js';
 
 export default defineMethod({
   name: 'TASK.list_user_tasks',
-  description: "The user's recent tasks (last 24 h), optionally filtered by status.",
+  description: "The user's recent tasks (last 24 h), optionally filtered by status; NOT_FOUND when the envelope's user_id is another user.",
   args: z.object({ user_id: id('user_id'), status: z.enum(TASK_STATUSES).nullish().transform((v) => v ?? null) }),
-  handler: (a, ctx) => taskService(ctx.deps).listUserTasks(a.user_id, a.status),
+  handler: (a, ctx) => taskService(ctx.deps).listUserTasks(a.user_id, a.status, [ctx.userId]),
 });

@@ -4,7 +4,7 @@ import { taskService } from '../services.js';
 
 export default defineMethod({
   name: 'TASK.start_document_analysis',
-  description: 'Queues invoice extraction over document_data.content; task_id = doc_analysis_{job_id}.',
+  description: "Queues invoice extraction over document_data.content; task_id = doc_analysis_{job_id}; CONFLICT when that id is another user's task.",
   args: z.object({
     user_id: id('user_id'),
     document_data: z.record(z.string(), z.unknown(), { error: 'document_data must be an object' }),

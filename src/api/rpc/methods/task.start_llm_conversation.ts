@@ -4,7 +4,7 @@ import { taskService } from '../services.js';
 
 export default defineMethod({
   name: 'TASK.start_llm_conversation',
-  description: 'Queues a chat completion on the configured OpenAI-compatible endpoint; task_id = llm_{conversation_id}.',
+  description: "Queues a chat completion on the configured OpenAI-compatible endpoint; task_id = llm_{conversation_id}; CONFLICT when that id is another user's task.",
   args: z.object({
     user_id: id('user_id'),
     company_id: id('company_id'),

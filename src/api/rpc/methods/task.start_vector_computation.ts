@@ -4,7 +4,7 @@ import { taskService } from '../services.js';
 
 export default defineMethod({
   name: 'TASK.start_vector_computation',
-  description: 'Queues embeddings of documents into a collection; task_id = embeddings_{collection_name}.',
+  description: "Queues embeddings of documents into the company's collection (company_id defaults to \"default\"); task_id = embeddings_{collection_name}; CONFLICT when that id is another user's task.",
   args: z.object({
     user_id: id('user_id'),
     documents: z.array(z.unknown(), { error: 'documents must be an array' }).min(1, 'documents must not be empty').max(10000),

@@ -4,7 +4,7 @@ import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.register_task',
-  description: 'Creates a task document (TTL max_duration + 300 s); returns it.',
+  description: "Creates a task document (TTL max_duration + 300 s); returns it. CONFLICT when the id is another user's task.",
   result: R.taskDocument,
   args: z.object({
     task_id: id('task_id'),

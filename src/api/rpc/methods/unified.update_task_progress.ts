@@ -5,7 +5,7 @@ import * as R from '../results.js';
 
 export default defineMethod({
   name: 'UNIFIED_REGISTRY.update_task_progress',
-  description: 'Updates a task: status, progress (never decreasing), step, worker; false when unknown or already finished.',
+  description: "Updates a task: status, progress (never decreasing), step, worker; false when unknown, already finished, or not the envelope user's task.",
   result: R.bool,
   args: z.object({
     task_id: id('task_id'),
@@ -15,6 +15,11 @@ export default defineMethod({
     worker_id: z.string().max(256).nullish(),
   }),
   handler: async (a, ctx) => {
+    if (ctx.userId !== undefined) {
+      // CONTRACT §13.8: a caller never changes another user's task.
+      const doc = await ctx.deps.taskRegistry.getTaskRegistry(a.task_id);
+      if (!doc || doc.task_info.user_id !== ctx.userId) return false;
+    }
     const outcome = await ctx.deps.taskRegistry.updateTaskProgress({
       taskId: a.task_id,
       status: a.status,
