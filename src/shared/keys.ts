@@ -15,6 +15,11 @@ export const keys = {
   idempotency: (method: string, key: string) => `idemp:${method}:${key}`,
 
   // Realtime.
+  /**
+   * Internal channel of the notif.add/update/remove deltas (CONTRACT §13.5): not the consumer
+   * channel `{prefix}{uid}`, whose unchanged Python subscribers treat every notif.* as a full sync.
+   */
+  deltasChannel: (uid: string) => `rt:deltas:${uid}`,
   eventHistory: (uid: string) => `events:history:${uid}`,
   presenceSockets: (uid: string) => `presence:sockets:${uid}`,
   presenceOffline: () => 'presence:offline_pending',
@@ -46,11 +51,14 @@ export const keys = {
 export interface ChannelNames {
   user(uid: string): string;
   chat(uid: string, space: string, thread: string): string;
+  /** Internal per-user channel of the notification deltas (gateway nodes subscribe it too). */
+  deltas(uid: string): string;
 }
 
 export function channelNames(userPrefix: string, chatPrefix: string): ChannelNames {
   return {
     user: (uid) => `${userPrefix}${uid}`,
     chat: (uid, space, thread) => `${chatPrefix}${uid}:${space}:${thread}`,
+    deltas: (uid) => keys.deltasChannel(uid),
   };
 }
