@@ -11,6 +11,9 @@ export const keys = {
   /** Sorted set of user ids by last activity, used by the scheduled cleanup (never scanned). */
   activeUsers: () => 'registry:unified:index:active_users',
 
+  /** CHROMA_VECTOR collection registration (CONTRACT §13.7; hash, TTL 90 s renewed by heartbeat_collection). */
+  chromaCollection: (uid: string, collection: string) => `registry:chroma:${uid}:${collection}`,
+
   // RPC idempotency (CONTRACT §3).
   idempotency: (method: string, key: string) => `idemp:${method}:${key}`,
 
