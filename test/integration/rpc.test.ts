@@ -72,7 +72,7 @@ describe('auth', () => {
   it('401 without a bearer, 403 with a wrong one, 200 with the right one', async () => {
     const none = await svc.rpc('REGISTRY.heartbeat', { args: ['u1'] }, { token: null });
     expect(none.status).toBe(401);
-    expect(none.body).toEqual({ ok: false, error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
+    expect(none.body).toEqual({ ok: false, data: null, error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
     const wrong = await svc.rpc('REGISTRY.heartbeat', { args: ['u1'] }, { token: `${TEST_TOKEN}x` });
     expect(wrong.status).toBe(403);
     expect(wrong.body.error.code).toBe('FORBIDDEN');
@@ -269,7 +269,7 @@ describe('idempotency', () => {
     const first = await svc.rpc('TEST.flaky', { kwargs: { tag, code }, idempotency_key: key });
     expect(first.body.error.code).toBe(code);
     const retry = await svc.rpc('TEST.flaky', { kwargs: { tag, code }, idempotency_key: key });
-    expect(retry.body).toEqual({ ok: true, data: { run: 2 } });
+    expect(retry.body).toEqual({ ok: true, data: { run: 2 }, error: null });
     expect(retry.headers['idempotent-replay']).toBeUndefined();
   });
 
