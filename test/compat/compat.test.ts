@@ -20,6 +20,7 @@ import { collectChannel, redisSettings, startFirestore, TEST_TOKEN, testRedis, u
 import { FAST, notifications, startRtdb, type Rtdb } from '../helpers/listeners.js';
 import { connected, recordSocket, recordWs, startGatewayNode, type GatewayNode } from '../helpers/realtimeNode.js';
 import type { RedisHandle } from '../../src/shared/redis.js';
+import { startTestService } from '../helpers/service.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = 'test/compat/original_client.py';
@@ -111,18 +112,19 @@ describe('an unchanged original-style consumer: /ws?uid= from a trusted network 
     const chatRefs = () => redis.client.hget(keys.listenerWanted(uid), JSON.stringify(['chat', 'chats', space, thread]));
     const bridged0 = await node.core.deps.metrics.value('realtime_ws_bridged_total');
 
-    // A socket.io client of the same user, to compare the items and to see the deltas.
-    const sock = recordSocket(node.url, { service_token: TEST_TOKEN, uid });
-    await connected(sock.socket);
-
     const p = python('consumer', { UID: uid, SPACE: space, THREAD: thread });
     await p.next((l) => l.ready || l.refused !== undefined, 'ws open');
     expect(p.lines.find((l) => l.refused !== undefined)).toBeUndefined();
     expect(await node.core.deps.metrics.value('realtime_ws_bridged_total')).toBe(bridged0 + 1);
 
-    // The open /ws keeps presence: the listeners attach the user (notif.sync on Redis and /ws).
+    // The open /ws makes the user present: the listeners attach them (notif.sync on Redis and /ws).
     await p.next((l) => l.via === 'redis' && l.event.type === 'notif.sync', 'notif.sync on Redis');
     await p.next((l) => l.via === 'ws' && l.event.type === 'notif.sync', 'notif.sync on /ws');
+
+    // A socket.io client of the same user, to compare the items and to see the deltas.
+    const sock = recordSocket(node.url, { service_token: TEST_TOKEN, uid });
+    await connected(sock.socket);
+    await sock.next((e) => e.type === 'notif.sync');
     // The chat parameters started the thread's watcher.
     await waitFor(async () => Number(await chatRefs()) === 1, 10000, 'chat watcher requested by the /ws');
 
@@ -184,6 +186,30 @@ describe('an unchanged original-style consumer: /ws?uid= from a trusted network 
     expect(await probe(proxied.url, 'garbage')).toBe(401);
     // On the other node 127.0.0.1 is trusted but no proxy is: a forged header changes nothing.
     expect(await probe(node.url, '203.0.113.9')).toBe(101);
+  });
+});
+
+describe('CHROMA_VECTOR in unified mode (§13.7)', () => {
+  it('mirrors registrations into services.chroma, merging collections instead of replacing them', async () => {
+    const svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } });
+    try {
+      const uid = uniq('u');
+      expect((await svc.rpc('UNIFIED_REGISTRY.register_user_session', { args: [uid, uniq('s'), 'c1'] })).body.ok).toBe(true);
+      for (const c of ['coll1', 'coll2']) expect((await svc.rpc('CHROMA_VECTOR.register_collection_user', { args: [uid, c, 's1'] })).body.data).toMatchObject({ collection_name: c });
+      await Promise.all(['coll3', 'coll4', 'coll3'].map((c) => svc.rpc('CHROMA_VECTOR.heartbeat_collection', { args: [uid, c] })));
+      const chroma = async () => (await svc.rpc('UNIFIED_REGISTRY.get_user_registry', { args: [uid] })).body.data.services.chroma;
+      const before = await chroma();
+      expect([...before.collections].sort()).toEqual(['coll1', 'coll2', 'coll3', 'coll4']);
+      expect(before.last_heartbeat).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect((await svc.rpc('CHROMA_VECTOR.unregister_collection_user', { args: [uid, 'coll1'] })).body.data).toEqual({ user_id: uid, collection_name: 'coll1', unregistered: true });
+      expect([...(await chroma()).collections].sort()).toEqual(['coll2', 'coll3', 'coll4']);
+      // The registration hash itself is the original's, with its 90 s TTL.
+      const ttl = await redis.client.ttl(keys.chromaCollection(uid, 'coll2'));
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(90);
+    } finally {
+      await svc.close();
+    }
   });
 });
 

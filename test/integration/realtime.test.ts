@@ -175,6 +175,9 @@ describe('realtime gateway across nodes', () => {
     await notes.doc('read').set({ read: true, collection_id: 'c1', timestamp: '2025-01-03T10:00:00.000Z' });
     await notes.doc('other').set({ read: false, collection_id: 'c2', timestamp: '2025-01-03T10:00:00.000Z' });
     await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m1`).set({ message: 'hello', collection_id: 'c1', timestamp: '2025-01-02T00:00:00.000Z' });
+    // msg.sync is company-filtered like notif.sync (CONTRACT §13.4); entries that are not objects are skipped.
+    await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m2`).set({ message: 'other company', collection_id: 'c2' });
+    await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m3`).set('not an object');
 
     const s = await socketFor(n, uid);
     const notif = s.of('notif.sync')[0]!;

@@ -73,7 +73,7 @@ export const CATALOGUE: readonly RpcMethod[] = [
  * methods above excepted).
  */
 export const FOREIGN_NAMESPACES: ReadonlyMap<string, string> = new Map([
-  ['CHROMA_VECTOR', 'vector-store operations (CHROMA_VECTOR.*) are served by the Chroma/vector service, not this one; only register_collection_user, heartbeat_collection and unregister_collection_user are here'],
+  ['CHROMA_VECTOR', 'CHROMA_VECTOR.* vector-store operations are served elsewhere (the Chroma/vector service), not by this service; only register_collection_user, heartbeat_collection and unregister_collection_user are here'],
   ['FIREBASE_MANAGEMENT', 'FIREBASE_MANAGEMENT.* is served elsewhere (the Reflex backend calls Firebase directly), not by this service'],
   ['FIREBASE_REALTIME', 'FIREBASE_REALTIME.* is served elsewhere (the Reflex backend calls the Realtime Database directly), not by this service'],
 ]);
