@@ -172,7 +172,7 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   LLM_MODEL: { default: 'gpt-4o-mini', doc: 'default model' },
   LLM_TIMEOUT_MS: { default: '60000', doc: 'LLM request timeout' },
   LISTENERS_REDIS_DELTAS: { default: 'false', doc: 'also publish notif.add/update/remove on `{prefix}{uid}` (by default only sockets get them: unchanged Python consumers treat every notif.* as a full sync)' },
-  WS_TRUSTED_NETWORKS: { default: '(empty: off)', doc: 'migration bridge: comma-separated CIDRs whose /ws clients may connect with `?uid=` alone, as with the Python service; each such connection is logged and counted; production refuses a range wider than /8 (IPv4) or /8 (IPv6). Turn it off once the Reflex side sends a token' },
+  WS_TRUSTED_NETWORKS: { default: '(empty: off)', doc: 'migration bridge: comma-separated CIDRs whose /ws clients may connect with `?uid=` alone, as with the Python service; each such connection is logged and counted; production refuses a range wider than a /8 (IPv4 or IPv6). Turn it off once the Reflex side sends a token' },
   TRUSTED_PROXIES: { default: '(empty)', doc: 'comma-separated CIDRs of proxies (the ALB) whose X-Forwarded-For is believed when deciding a /ws client address (the right-most address not in this list)' },
   EVENT_HISTORY_MAXLEN: { default: '200', doc: 'replayable events kept per user' },
   EVENT_HISTORY_MAX_AGE_SECONDS: { default: '600', doc: 'age of replayable events' },

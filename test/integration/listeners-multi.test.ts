@@ -37,7 +37,8 @@ async function writeAndCount(ch: Awaited<ReturnType<typeof collectChannel>>, use
 describe('two listener instances on one Redis', () => {
   it('run each user on exactly one instance, publish each change once, and move a dead owner’s users within the lease TTL', async () => {
     const users = Array.from({ length: 6 }, () => uniq('u'));
-    const ch = await collectChannel(users.map((u) => `user:${u}`));
+    // The user channels and the internal deltas channels (notif.add travels on the latter, CONTRACT §13.5).
+    const ch = await collectChannel(users.flatMap((u) => [`user:${u}`, keys.deltasChannel(u)]));
     for (const uid of users) await setPresence(db, uid);
     await waitFor(() => users.every((u) => owns(a, u) || owns(b, u)), 15000, 'every user attached somewhere');
     expect(users.filter((u) => owns(a, u) && owns(b, u))).toEqual([]);
