@@ -128,14 +128,10 @@ export class ConnectionManager {
   private async syncs(uid: string): Promise<EventEnvelope[]> {
     const out: EventEnvelope[] = [];
     const { firestore, database, logger } = this.d;
-    // One read of the authorized companies for both syncs (msg.sync is company-filtered too).
-    const companies = firestore
-      ? await authorizedCompanies(firestore, uid).catch((err: Error) => {
-          logger.warn({ uid, err: err.message }, 'realtime: authorized companies could not be read; syncs skipped');
-          return undefined;
-        })
-      : [];
-    if (companies === undefined) return out;
+    // One read of the authorized companies for both syncs (msg.sync is company-filtered too), in
+    // parallel with the source reads; a failure fails both loads, each caught below.
+    const companies: Promise<readonly string[]> = firestore ? authorizedCompanies(firestore, uid) : Promise.resolve([]);
+    companies.catch(() => undefined);
     const [notifs, msgs] = await Promise.all([
       firestore
         ? loadNotifications(firestore, uid, companies).catch((err: Error) => {

@@ -23,8 +23,11 @@ export async function authorizedCompanies(firestore: Firestore, uid: string): Pr
   return Array.isArray(v) ? v.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number').map(String) : [];
 }
 
-/** Unread notifications of `clients/{uid}/notifications`, company-filtered, newest first. */
-export async function loadNotifications(firestore: Firestore, uid: string, companies?: readonly string[]): Promise<NotificationItem[]> {
+/**
+ * Unread notifications of `clients/{uid}/notifications`, company-filtered, newest first. The query
+ * starts at once, alongside the companies read (pass a shared promise to read them once).
+ */
+export async function loadNotifications(firestore: Firestore, uid: string, companies?: Promise<readonly string[]>): Promise<NotificationItem[]> {
   const [allowed, snap] = await Promise.all([
     companies ?? authorizedCompanies(firestore, uid),
     firestore.collection('clients').doc(uid).collection('notifications').where('read', '==', false).get(),
@@ -33,7 +36,7 @@ export async function loadNotifications(firestore: Firestore, uid: string, compa
 }
 
 /** Direct messages of RTDB `clients/{uid}/direct_message_notif`, company-filtered, newest first. */
-export async function loadDirectMessages(database: Database, uid: string, companies: readonly string[]): Promise<MessageItem[]> {
-  const snap = await database.ref(`clients/${uid}/direct_message_notif`).once('value');
-  return messageItemsFromNode(snap.val() as unknown, companies);
+export async function loadDirectMessages(database: Database, uid: string, companies: Promise<readonly string[]>): Promise<MessageItem[]> {
+  const [allowed, snap] = await Promise.all([companies, database.ref(`clients/${uid}/direct_message_notif`).once('value')]);
+  return messageItemsFromNode(snap.val() as unknown, allowed);
 }
