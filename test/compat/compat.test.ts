@@ -231,6 +231,28 @@ describe('Node-side checks of §13.5-§13.6', () => {
     withDeltas.close();
   });
 
+  it('/ws chat parameters: mode picks the subtree (auto = chats), one request per socket; hostile values are refused with 400', async () => {
+    const uid = uniq('c');
+    const refs = (mode: string) => redis.client.hget(keys.listenerWanted(uid), JSON.stringify(['chat', mode, 'sp', 'th']));
+    const a = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th', mode: 'job_chats' });
+    const b = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th', mode: 'auto' });
+    const c = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th' });
+    await Promise.all([a.opened, b.opened, c.opened]);
+    await waitFor(async () => (await refs('job_chats')) === '1' && (await refs('chats')) === '2', 10000, 'one request per socket');
+    b.close();
+    await waitFor(async () => (await refs('chats')) === '1', 10000, 'released by the closed socket');
+    a.close();
+    c.close();
+    await waitFor(async () => (await redis.client.exists(keys.listenerWanted(uid))) === 0, 10000, 'all released');
+    const hostile: Array<Record<string, string>> = [{ space_code: 'sp' }, { space_code: 'a:b', thread_key: 't' }, { space_code: 's', thread_key: 't', mode: 'other' }, { space_code: 's', thread_key: 'x'.repeat(200) }];
+    for (const q of hostile) {
+      const w = recordWs(node.url, { service_token: TEST_TOKEN, uid, ...q });
+      await expect(w.opened).rejects.toMatchObject({ status: 400 });
+    }
+    // A bridged connection must still name a valid uid.
+    await expect(recordWs(node.url, { uid: 'a b/c' }).opened).rejects.toMatchObject({ status: 400 });
+  });
+
   it('LISTENERS_REDIS_DELTAS=true puts deltas on the user channel (and only there)', async () => {
     const uid = uniq('d');
     const ch = await collectChannel([`user:${uid}`, keys.deltasChannel(uid)]);
