@@ -38,6 +38,8 @@ export interface Gateway {
 }
 
 export const DEFAULT_PRESENCE_GRACE_MS = 15000;
+/** A /ws chat-watcher request lapses this long after its node stopped renewing it (renewed every third of it). */
+export const WS_CHAT_HOLD_TTL_MS = 60000;
 
 /**
  * The realtime gateway (CONTRACT §8) on `ctx.app.server`, before it listens: socket.io with the
@@ -165,7 +167,10 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
         logger.warn({ uid, address, bridge: 'WS_TRUSTED_NETWORKS' }, 'realtime: /ws accepted with ?uid= alone from a trusted network (migration bridge; turn WS_TRUSTED_NETWORKS off once the client sends a token)');
       },
     },
-    chatWatchers: new WantedStore(core.deps.redis),
+    chatWatchers: (() => {
+      const store = new WantedStore(core.deps.redis);
+      return { hold: store.hold.bind(store), release: store.release.bind(store), ttlMs: WS_CHAT_HOLD_TTL_MS };
+    })(),
   });
   if (config.wsTrustedNetworks.length > 0) logger.warn({ networks: config.wsTrustedNetworks, proxies: config.trustedProxies }, 'realtime: /ws migration bridge is ON (WS_TRUSTED_NETWORKS)');
   if (opts.adminPage !== false) registerAdminPage(app, { serviceToken: config.serviceToken, socketPath });

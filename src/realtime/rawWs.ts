@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -30,8 +31,15 @@ export interface RawWsOptions {
    * trusted proxy) is in `networks` may authenticate with `?uid=` alone. Off when `networks` is empty.
    */
   bridge?: { networks: CidrSet; proxies: CidrSet; onBridged: (uid: string, address: string) => void };
-  /** Chat watcher requests held while a /ws with `space_code` + `thread_key` is open (CONTRACT §13.6). */
-  chatWatchers?: { add(uid: string, spec: WatchSpec): Promise<unknown>; remove(uid: string, spec: WatchSpec): Promise<unknown> };
+  /**
+   * Chat watcher requests held while a /ws with `space_code` + `thread_key` is open (CONTRACT §13.6),
+   * renewed every `renewMs` and lapsing after `ttlMs` if this node dies.
+   */
+  chatWatchers?: {
+    hold(uid: string, holder: string, spec: WatchSpec, ttlMs: number): Promise<unknown>;
+    release(uid: string, holder: string, spec: WatchSpec): Promise<unknown>;
+    ttlMs: number;
+  };
 }
 
 /** Chat parameters of the original's consumers: `space_code`, `thread_key`, optional `mode` (`auto` = `chats`). */
@@ -145,17 +153,20 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     }, o.pingIntervalMs);
     ping.unref();
     const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
-    // The thread's chat watcher runs while this socket is open (one request per socket, dropped on close).
-    const chatHeld =
-      chat && o.chatWatchers
-        ? o.chatWatchers.add(uid, chat).then(
-            () => true,
-            (err: Error) => {
-              o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher');
-              return false;
-            },
-          )
-        : Promise.resolve(false);
+    // The thread's chat watcher runs while this socket is open: one request per socket, renewed
+    // while it is open, released on close (and lapsing by itself if this node dies).
+    const holder = `ws:${randomUUID()}`;
+    const watchers = chat ? o.chatWatchers : undefined;
+    let lastHold: Promise<unknown> = Promise.resolve();
+    const hold = () => {
+      lastHold = watchers!.hold(uid, holder, chat!, watchers!.ttlMs).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher'));
+    };
+    let renew: NodeJS.Timeout | undefined;
+    if (watchers) {
+      hold();
+      renew = setInterval(hold, Math.max(1000, Math.floor(watchers.ttlMs / 3)));
+      renew.unref();
+    }
     attached.then(
       (c) => {
         conns.add(c);
@@ -170,10 +181,9 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
     ws.on('close', () => {
       clearInterval(ping);
-      void chatHeld.then((held) => {
-        if (held && chat) return o.chatWatchers!.remove(uid, chat).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
-        return undefined;
-      });
+      if (renew) clearInterval(renew);
+      // After the last hold landed, so a hold still in flight cannot outlive the release.
+      if (watchers) void lastHold.then(() => watchers.release(uid, holder, chat!)).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
       attached.then(
         (c) => {
           conns.delete(c);

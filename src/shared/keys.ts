@@ -33,6 +33,12 @@ export const keys = {
   chatRefs: (uid: string, space: string, thread: string) => `listeners:chat_refs:${uid}:${space}:${thread}`,
   /** Hash of on-demand watchers a user asked for (field = JSON spec, value = reference count). */
   listenerWanted: (uid: string) => `listeners:wanted:${uid}`,
+  /**
+   * Sorted set of watcher requests held by open connections (`/ws` chat parameters): member JSON
+   * [holder id, spec field], score = expiry ms, refreshed while the connection is open, so a
+   * crashed node's requests lapse on their own.
+   */
+  listenerWantedHeld: (uid: string) => `listeners:wanted_held:${uid}`,
   /** Sorted set of registered listeners (member JSON [uid, listener_id], score heartbeat ms) for the expiry job. */
   listenerHeartbeats: () => 'listeners:heartbeats',
   /** Channel telling the lease owner of a user to reconcile its on-demand watchers (message = uid). */

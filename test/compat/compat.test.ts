@@ -21,6 +21,7 @@ import { FAST, notifications, startRtdb, type Rtdb } from '../helpers/listeners.
 import { connected, recordSocket, recordWs, startGatewayNode, type GatewayNode } from '../helpers/realtimeNode.js';
 import type { RedisHandle } from '../../src/shared/redis.js';
 import { startTestService } from '../helpers/service.js';
+import { WantedStore } from '../../src/listeners/wanted.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = 'test/compat/original_client.py';
@@ -109,7 +110,7 @@ describe('an unchanged original-style consumer: /ws?uid= from a trusted network 
     const thread = uniq('th');
     const db = node.core.firebase.firestore;
     const rdb = getDatabase(node.core.firebase.app);
-    const chatRefs = () => redis.client.hget(keys.listenerWanted(uid), JSON.stringify(['chat', 'chats', space, thread]));
+    const chatRefs = async () => (await node.core.deps.redis.zrange(keys.listenerWantedHeld(uid), '0', '-1')).filter((m) => m.includes(JSON.stringify(JSON.stringify(['chat', 'chats', space, thread])).slice(1, -1))).length;
     const bridged0 = await node.core.deps.metrics.value('realtime_ws_bridged_total');
 
     const p = python('consumer', { UID: uid, SPACE: space, THREAD: thread });
@@ -126,7 +127,7 @@ describe('an unchanged original-style consumer: /ws?uid= from a trusted network 
     await connected(sock.socket);
     await sock.next((e) => e.type === 'notif.sync');
     // The chat parameters started the thread's watcher.
-    await waitFor(async () => Number(await chatRefs()) === 1, 10000, 'chat watcher requested by the /ws');
+    await waitFor(async () => (await chatRefs()) === 1, 10000, 'chat watcher requested by the /ws');
 
     // A notification written with only {read:false}.
     const docId = uniq('n');
@@ -168,7 +169,7 @@ describe('an unchanged original-style consumer: /ws?uid= from a trusted network 
     // Closing the /ws stops the chat watcher request.
     p.child.stdin.end();
     expect(await p.exit, p.stderr()).toBe(0);
-    await waitFor(async () => (await chatRefs()) === null, 10000, 'chat watcher released when the /ws closed');
+    await waitFor(async () => (await chatRefs()) === 0, 10000, 'chat watcher released when the /ws closed');
     sock.close();
   });
 
@@ -233,7 +234,8 @@ describe('Node-side checks of §13.5-§13.6', () => {
 
   it('/ws chat parameters: mode picks the subtree (auto = chats), one request per socket; hostile values are refused with 400', async () => {
     const uid = uniq('c');
-    const refs = (mode: string) => redis.client.hget(keys.listenerWanted(uid), JSON.stringify(['chat', mode, 'sp', 'th']));
+    const held = async () => (await redis.client.zrange(keys.listenerWantedHeld(uid), '0', '-1')).map((m) => JSON.parse((JSON.parse(m) as [string, string])[1]) as string[]);
+    const refs = async (mode: string) => String((await held()).filter((s) => s[1] === mode).length);
     const a = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th', mode: 'job_chats' });
     const b = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th', mode: 'auto' });
     const c = recordWs(node.url, { service_token: TEST_TOKEN, uid, space_code: 'sp', thread_key: 'th' });
@@ -243,7 +245,7 @@ describe('Node-side checks of §13.5-§13.6', () => {
     await waitFor(async () => (await refs('chats')) === '1', 10000, 'released by the closed socket');
     a.close();
     c.close();
-    await waitFor(async () => (await redis.client.exists(keys.listenerWanted(uid))) === 0, 10000, 'all released');
+    await waitFor(async () => (await redis.client.exists(keys.listenerWantedHeld(uid))) === 0, 10000, 'all released');
     const hostile: Array<Record<string, string>> = [{ space_code: 'sp' }, { space_code: 'a:b', thread_key: 't' }, { space_code: 's', thread_key: 't', mode: 'other' }, { space_code: 's', thread_key: 'x'.repeat(200) }];
     for (const q of hostile) {
       const w = recordWs(node.url, { service_token: TEST_TOKEN, uid, ...q });
@@ -251,6 +253,21 @@ describe('Node-side checks of §13.5-§13.6', () => {
     }
     // A bridged connection must still name a valid uid.
     await expect(recordWs(node.url, { uid: 'a b/c' }).opened).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('held watcher requests: listed while renewed, merged with registrations, lapse when their node stops renewing', async () => {
+    const uid = uniq('h');
+    const store = new WantedStore(redis.client);
+    const spec = { kind: 'chat', space: 'sp', thread: 'th', mode: 'chats' } as const;
+    const now = Date.now();
+    await store.hold(uid, 'conn-1', spec, 60_000, now);
+    await store.hold(uid, 'conn-2', spec, 1_000, now);
+    await store.add(uid, spec);
+    expect(await store.list(uid, now)).toEqual([spec]);
+    await store.remove(uid, spec);
+    await store.release(uid, 'conn-1', spec);
+    expect(await store.list(uid, now)).toEqual([spec]); // conn-2 still holds it
+    expect(await store.list(uid, now + 2_000)).toEqual([]); // conn-2's node died: lapsed
   });
 
   it('LISTENERS_REDIS_DELTAS=true puts deltas on the user channel (and only there)', async () => {
