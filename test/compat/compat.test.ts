@@ -204,7 +204,17 @@ describe('CHROMA_VECTOR in unified mode (§13.7)', () => {
       expect(before.last_heartbeat).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
       expect((await svc.rpc('CHROMA_VECTOR.unregister_collection_user', { args: [uid, 'coll1'] })).body.data).toEqual({ user_id: uid, collection_name: 'coll1', unregistered: true });
       expect([...(await chroma()).collections].sort()).toEqual(['coll2', 'coll3', 'coll4']);
+      // The Reflex side sends deterministic idempotency keys: a repeated heartbeat still renews.
+      await redis.client.expire(keys.chromaCollection(uid, 'coll2'), 5);
+      for (let i = 0; i < 2; i++) {
+        const hb = await svc.rpc('CHROMA_VECTOR.heartbeat_collection', { args: [uid, 'coll2'], idempotency_key: 'sha256-of-method-and-args' });
+        expect(hb.headers['idempotent-replay']).toBeUndefined();
+        expect(hb.body.data.heartbeat_updated).toBe(true);
+        expect(await redis.client.ttl(keys.chromaCollection(uid, 'coll2'))).toBeGreaterThan(5);
+        await redis.client.expire(keys.chromaCollection(uid, 'coll2'), 5);
+      }
       // The registration hash itself is the original's, with its 90 s TTL.
+      await svc.rpc('CHROMA_VECTOR.heartbeat_collection', { args: [uid, 'coll2'] });
       const ttl = await redis.client.ttl(keys.chromaCollection(uid, 'coll2'));
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(90);

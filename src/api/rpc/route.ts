@@ -147,7 +147,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
 
         let text: string;
         let resultCode: ErrorCode | undefined;
-        const useIdemp = !config.rpc.idempDisable && !isReadOnly(method) && !disabled.has(method.name);
+        const useIdemp = !config.rpc.idempDisable && !isReadOnly(method) && !method.skipIdempotency && !disabled.has(method.name);
         if (useIdemp) {
           const fp = Idempotency.fingerprint([env.args, env.kwargs, env.user_id ?? null]);
           let outcome;

@@ -21,6 +21,12 @@ export interface RpcMethod<S extends z.ZodObject = z.ZodObject> {
   readonly args: S;
   /** Read-only methods skip idempotency (CONTRACT §3). Defaults to the `get_/list_/check_` rule. */
   readonly readOnly?: boolean;
+  /**
+   * Writes that are idempotent by nature and whose replayed answer would be wrong (heartbeats,
+   * registrations the Reflex side repeats with a deterministic key, CONTRACT §13): they run every
+   * time, without the idempotency store.
+   */
+  readonly skipIdempotency?: boolean;
   handler(args: z.infer<S>, ctx: MethodContext): Promise<unknown>;
 }
 

@@ -5,6 +5,8 @@ import { defineMethod, id } from '../types.js';
 export default defineMethod({
   name: 'REGISTRY.register_user',
   description: 'Marks a user online for a session (unified or legacy registry per flag); writes Firestore presence. last_seen_at as %Y-%m-%dT%H:%M:%SZ, as the original.',
+  // The Reflex side repeats this call with a deterministic idempotency key: a replay would renew nothing.
+  skipIdempotency: true,
   args: z.object({
     user_id: id('user_id'),
     session_id: id('session_id'),

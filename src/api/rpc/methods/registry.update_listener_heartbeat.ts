@@ -6,6 +6,8 @@ import { listenerArgs } from '../listenerArgs.js';
 export default defineMethod({
   name: 'REGISTRY.update_listener_heartbeat',
   description: 'Refreshes a listener heartbeat; false when the listener does not exist.',
+  // The Reflex side repeats this call with a deterministic idempotency key: a replay would renew nothing.
+  skipIdempotency: true,
   args: z.object(listenerArgs),
   handler: (a, ctx) => listenerService(ctx.deps).updateListenerHeartbeat(a),
 });
