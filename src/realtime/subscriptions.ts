@@ -16,7 +16,8 @@ export interface UserChannelsOptions {
 
 /**
  * The per-node subscriber registry shared by socket.io and /ws: one plain SUBSCRIBE per uid (of the
- * user channel and, when configured, the internal deltas channel) that has at least one local connection (refcounted by sinks), UNSUBSCRIBE when the last leaves.
+ * user channel and, when configured, the internal deltas channel) that has at least one local
+ * connection (refcounted by sinks), UNSUBSCRIBE when the last leaves.
  * (Un)subscribes of one uid are serialised, and each step re-reads the wanted state, so a
  * connect/disconnect race always converges to "subscribed iff a local sink exists".
  */
