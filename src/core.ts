@@ -57,6 +57,7 @@ export function createCore(o: CoreOptions): Core {
     history: config.eventHistory,
     historyKey: keys.eventHistory,
     onPublished: (type) => published.inc({ type }),
+    redisDeltas: config.redisDeltas,
   });
 
   const decider = createRegistryModeDecider({

@@ -33,10 +33,10 @@ export interface TaskService {
 export interface ListenerService {
   checkListenerStatus(a: ListenerArgs): Promise<Record<string, unknown>>;
   registerListener(a: ListenerArgs & { mode: string | null }): Promise<Record<string, unknown>>;
-  unregisterListener(a: ListenerArgs): Promise<Record<string, unknown> | boolean>;
-  updateListenerHeartbeat(a: ListenerArgs): Promise<Record<string, unknown> | boolean>;
-  listUserListeners(a: { user_id: string; include_expired: boolean }): Promise<Array<Record<string, unknown>> | Record<string, unknown>>;
-  cleanupUserListeners(a: { user_id: string; listener_types: string[] | null }): Promise<Record<string, unknown> | number>;
+  unregisterListener(a: ListenerArgs): Promise<Record<string, unknown>>;
+  updateListenerHeartbeat(a: ListenerArgs): Promise<boolean>;
+  listUserListeners(a: { user_id: string; include_expired: boolean }): Promise<Record<string, unknown>>;
+  cleanupUserListeners(a: { user_id: string; listener_types: string[] | null }): Promise<Record<string, unknown>>;
   startWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
   stopWorkflowListenerForJob(userId: string, jobId: string): Promise<boolean>;
   /** Removes listeners whose heartbeat is older than the TTL and stops their watchers; returns how many (scheduler job `listener_expiry`). */
@@ -45,7 +45,8 @@ export interface ListenerService {
 
 export interface ListenerArgs {
   user_id: string;
-  listener_type: 'chat' | 'notif' | 'msg' | 'workflow';
+  /** chat | notif | msg | workflow (register_listener refuses others with INVALID_LISTENER_TYPE). */
+  listener_type: string;
   space_code: string | null;
   thread_key: string | null;
 }

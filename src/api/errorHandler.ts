@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, toErrorBody } from '../shared/errors.js';
+import { AppError, errorEnvelope } from '../shared/errors.js';
 
 /**
  * The one place errors become the envelope (DESIGN habit 6). Fastify's own transport errors
@@ -24,9 +24,9 @@ export function installErrorHandling(app: FastifyInstance): void {
       e = new AppError('INTERNAL', 'internal error; see the service log with this request id', { request_id: req.id }, 500);
     }
     if (e.httpStatus >= 500 && e.code !== 'INTERNAL') req.log.warn({ code: e.code, error_message: e.message }, 'dependency unavailable');
-    void reply.code(e.httpStatus).type('application/json').send({ ok: false, error: toErrorBody(e) });
+    void reply.code(e.httpStatus).type('application/json').send(errorEnvelope(e));
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ ok: false, error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}` } });
+    void reply.code(404).send(errorEnvelope(new AppError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 200)}`, undefined, 404)));
   });
 }

@@ -9,6 +9,24 @@ import {
 } from './schema.js';
 import type { SecretSource } from './secrets.js';
 import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../api/rpc/replyTo.js';
+import { parseCidr } from '../shared/cidr.js';
+
+/** Widest range the /ws migration bridge accepts in production (IPv4 and IPv6 alike). */
+export const MAX_TRUSTED_PREFIX_WIDTH = 8;
+
+/** CIDR lists (WS_TRUSTED_NETWORKS, TRUSTED_PROXIES): every entry valid; in production none wider than a /8. */
+function cidrList(r: { list(name: string, fallback: readonly string[]): string[]; problems: string[] }, name: string, production: boolean): string[] {
+  const items = r.list(name, []);
+  for (const item of items) {
+    const c = parseCidr(item);
+    if (typeof c === 'string') r.problems.push(`${name}: ${c}`);
+    else if (production && c.prefix < MAX_TRUSTED_PREFIX_WIDTH)
+      r.problems.push(
+        `${name}: "${item}" is wider than a /${MAX_TRUSTED_PREFIX_WIDTH}; in production a range this wide would let most of the ${c.family === 'ipv4' ? 'IPv4' : 'IPv6'} space authenticate /ws connections with a bare ?uid= (name the VPC subnets of the Reflex backend instead)`,
+      );
+  }
+  return items;
+}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -240,6 +258,9 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
       model: r.str('LLM_MODEL', 'gpt-4o-mini'),
       timeoutMs: r.int('LLM_TIMEOUT_MS', 60000, 100, 600000),
     },
+    redisDeltas: r.bool('LISTENERS_REDIS_DELTAS', false),
+    wsTrustedNetworks: cidrList(r, 'WS_TRUSTED_NETWORKS', production),
+    trustedProxies: cidrList(r, 'TRUSTED_PROXIES', production),
     eventHistory: {
       maxLen: r.int('EVENT_HISTORY_MAXLEN', 200, 0, 100000),
       maxAgeSeconds: r.int('EVENT_HISTORY_MAX_AGE_SECONDS', 600, 1, 86400),
@@ -286,5 +307,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     workerQueues: config.workerQueues,
     allowedOrigins: config.allowedOrigins,
     albWsUrl: config.albWsUrl,
+    redisDeltas: config.redisDeltas,
+    wsTrustedNetworks: config.wsTrustedNetworks,
+    trustedProxies: config.trustedProxies,
   };
 }

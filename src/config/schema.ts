@@ -94,6 +94,12 @@ export interface Config {
   readonly workerQueues: readonly QueueName[];
   readonly workerConcurrency: number;
   readonly llm: LlmSettings;
+  /** LISTENERS_REDIS_DELTAS: notif.add/update/remove also on `{prefix}{uid}` (CONTRACT §13.5). */
+  readonly redisDeltas: boolean;
+  /** WS_TRUSTED_NETWORKS: CIDRs whose /ws clients may authenticate with `?uid=` alone (migration bridge, CONTRACT §13.6). */
+  readonly wsTrustedNetworks: readonly string[];
+  /** TRUSTED_PROXIES: CIDRs of proxies (the ALB) whose X-Forwarded-For is believed. */
+  readonly trustedProxies: readonly string[];
   /** socket.io replay history per user: max events and max age. */
   readonly eventHistory: { readonly maxLen: number; readonly maxAgeSeconds: number };
 }
@@ -170,6 +176,9 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   LLM_API_KEY: { doc: 'LLM API key (fallback to LLM_SECRET_NAME)', secret: true },
   LLM_MODEL: { default: 'gpt-4o-mini', doc: 'default model' },
   LLM_TIMEOUT_MS: { default: '60000', doc: 'LLM request timeout' },
+  LISTENERS_REDIS_DELTAS: { default: 'false', doc: 'also publish notif.add/update/remove on `{prefix}{uid}` (by default only sockets get them: unchanged Python consumers treat every notif.* as a full sync)' },
+  WS_TRUSTED_NETWORKS: { default: '(empty: off)', doc: 'migration bridge: comma-separated CIDRs whose /ws clients may connect with `?uid=` alone, as with the Python service; each such connection is logged and counted; production refuses a range wider than a /8 (IPv4 or IPv6). Turn it off once the Reflex side sends a token' },
+  TRUSTED_PROXIES: { default: '(empty)', doc: 'comma-separated CIDRs of proxies (the ALB) whose X-Forwarded-For is believed when deciding a /ws client address (the right-most address not in this list)' },
   EVENT_HISTORY_MAXLEN: { default: '200', doc: 'replayable events kept per user' },
   EVENT_HISTORY_MAX_AGE_SECONDS: { default: '600', doc: 'age of replayable events' },
   CONSOLE_STATUS_INTERVAL_MS: { default: '5000', doc: 'how often each process writes its status record for the /admin console (the record expires after 3 periods)' },

@@ -1,12 +1,19 @@
 import type { ListenerArgs } from '../api/deps.js';
 
-export type ListenerType = ListenerArgs['listener_type'];
+export const LISTENER_TYPES = ['chat', 'notif', 'msg', 'workflow'] as const;
+export type ListenerType = (typeof LISTENER_TYPES)[number];
+
+export function isListenerType(t: string): t is ListenerType {
+  return (LISTENER_TYPES as readonly string[]).includes(t);
+}
 export type ChatMode = 'chats' | 'job_chats';
 
 /**
  * Listener ids of CONTRACT §4: `chat_{uid}_{space}_{thread}`, `notif_{uid}`, `msg_{uid}`,
  * `workflow_{uid}_{space}_{thread}` or `workflow_{uid}`. A workflow listener with only one of
- * space/thread (e.g. started by job id) keeps the parts it has: `workflow_{uid}_{job}`.
+ * space/thread (e.g. started by job id) keeps the parts it has: `workflow_{uid}_{job}`. Any other
+ * type (only reachable through the read/remove methods; register refuses it) is `{type}_{uid}`,
+ * as the original.
  */
 export function listenerId(a: Pick<ListenerArgs, 'user_id' | 'listener_type' | 'space_code' | 'thread_key'>): string {
   const uid = a.user_id;
@@ -19,10 +26,12 @@ export function listenerId(a: Pick<ListenerArgs, 'user_id' | 'listener_type' | '
       return `msg_${uid}`;
     case 'workflow':
       return ['workflow', uid, a.space_code, a.thread_key].filter((x): x is string => typeof x === 'string' && x !== '').join('_');
+    default:
+      return `${a.listener_type}_${uid}`;
   }
 }
 
-/** Accepted chat modes; anything else (or null) means the default `chats`. */
+/** Accepted chat modes; anything else (null, `auto`) means the default `chats` (the original's `auto` always resolved to `chats`). */
 export function chatMode(mode: string | null | undefined): ChatMode {
   return mode === 'job_chats' ? 'job_chats' : 'chats';
 }

@@ -31,7 +31,7 @@ export interface SessionDeps {
 export class UserSession {
   private companies: readonly string[];
   private notif: NotificationsWatcher | undefined;
-  private msg: Watcher | undefined;
+  private msg: (Watcher & { resync(): void }) | undefined;
   private readonly onDemand = new Map<string, { spec: WatchSpec; watcher: Watcher }>();
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -76,6 +76,7 @@ export class UserSession {
   setCompanies(companies: readonly string[]): void {
     this.companies = companies;
     this.notif?.resync();
+    this.msg?.resync();
   }
 
   /** Brings the on-demand watchers in line with the requested set. */

@@ -10,6 +10,8 @@ const WANTED_TTL_SECONDS = 24 * 3600;
  * can take them and the lease owner runs them: hash `listeners:wanted:{uid}`, field = JSON spec,
  * value = how many registrations ask for it (the reference count). Every change is announced on
  * the control channel; the owner reconciles (and also does so on attach and periodically).
+ * Requests held by open connections (`hold`) live in a sorted set with an expiry instead, renewed
+ * while the connection is open: a node that dies without releasing them cannot leak a watcher.
  */
 export class WantedStore {
   constructor(private readonly redis: RedisClient) {}
@@ -45,12 +47,37 @@ export class WantedStore {
     await this.redis.expire(keys.listenerWanted(uid), WANTED_TTL_SECONDS);
   }
 
-  async list(uid: string): Promise<WatchSpec[]> {
-    const all = await this.redis.hgetall(keys.listenerWanted(uid));
-    return Object.entries(all)
-      .filter(([, n]) => Number(n) > 0)
-      .map(([f]) => parseSpecField(f))
-      .filter((s): s is WatchSpec => s !== undefined);
+  /**
+   * A request held by one connection until `release` or until `ttlMs` passes without another
+   * `hold` (call it again to renew). Announced to the lease owner when it is new.
+   */
+  async hold(uid: string, holder: string, spec: WatchSpec, ttlMs: number, now = Date.now()): Promise<void> {
+    const key = keys.listenerWantedHeld(uid);
+    const added = await this.redis.zadd(key, now + ttlMs, JSON.stringify([holder, specField(spec)]));
+    await this.redis.pexpire(key, ttlMs * 2);
+    if (Number(added) > 0) await this.notify(uid);
+  }
+
+  async release(uid: string, holder: string, spec: WatchSpec): Promise<void> {
+    await this.redis.zrem(keys.listenerWantedHeld(uid), JSON.stringify([holder, specField(spec)]));
+    await this.notify(uid);
+  }
+
+  async list(uid: string, now = Date.now()): Promise<WatchSpec[]> {
+    const heldKey = keys.listenerWantedHeld(uid);
+    const [all, held] = await Promise.all([this.redis.hgetall(keys.listenerWanted(uid)), this.redis.zrangebyscore(heldKey, now, '+inf')]);
+    const fields = new Set(Object.entries(all).filter(([, n]) => Number(n) > 0).map(([f]) => f));
+    for (const m of held) {
+      try {
+        const v = JSON.parse(m) as unknown;
+        if (Array.isArray(v) && typeof v[1] === 'string') fields.add(v[1]);
+      } catch {
+        /* not ours: skipped */
+      }
+    }
+    // Lapsed holds (a connection on a node that died) are dropped here.
+    void this.redis.zremrangebyscore(heldKey, '-inf', `(${now}`).catch(() => undefined);
+    return [...fields].map((f) => parseSpecField(f)).filter((s): s is WatchSpec => s !== undefined);
   }
 
   async notify(uid: string): Promise<void> {

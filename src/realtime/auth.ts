@@ -30,7 +30,13 @@ export interface Credentials {
 
 export interface Principal {
   uid: string;
-  kind: 'firebase' | 'service';
+  /** `bridge`: a /ws client from WS_TRUSTED_NETWORKS with `?uid=` alone (migration bridge, CONTRACT §13.6). */
+  kind: 'firebase' | 'service' | 'bridge';
+}
+
+/** A uid as /ws and socket handshakes accept it. */
+export function validUid(uid: unknown): uid is string {
+  return typeof uid === 'string' && UID_RE.test(uid);
 }
 
 export interface Authenticator {

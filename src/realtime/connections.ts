@@ -7,7 +7,7 @@ import type { RedisClient } from '../shared/redis.js';
 import type { SocketPresence } from './presence.js';
 import { readHistorySince } from './replay.js';
 import { ConnectionSink, type ConnectionTransport, type SinkLimits, type SinkObserver } from './sink.js';
-import { loadDirectMessages, loadNotifications, msgSyncPayload, notifSyncPayload } from './snapshots.js';
+import { authorizedCompanies, loadDirectMessages, loadNotifications, msgSyncPayload, notifSyncPayload } from './snapshots.js';
 import type { UserChannels } from './subscriptions.js';
 
 export interface ReplayAck {
@@ -128,15 +128,19 @@ export class ConnectionManager {
   private async syncs(uid: string): Promise<EventEnvelope[]> {
     const out: EventEnvelope[] = [];
     const { firestore, database, logger } = this.d;
+    // One read of the authorized companies for both syncs (msg.sync is company-filtered too), in
+    // parallel with the source reads; a failure fails both loads, each caught below.
+    const companies: Promise<readonly string[]> = firestore ? authorizedCompanies(firestore, uid) : Promise.resolve([]);
+    companies.catch(() => undefined);
     const [notifs, msgs] = await Promise.all([
       firestore
-        ? loadNotifications(firestore, uid).catch((err: Error) => {
+        ? loadNotifications(firestore, uid, companies).catch((err: Error) => {
             logger.warn({ uid, err: err.message }, 'realtime: notif.sync could not be built');
             return undefined;
           })
         : undefined,
       database
-        ? loadDirectMessages(database, uid).catch((err: Error) => {
+        ? loadDirectMessages(database, uid, companies).catch((err: Error) => {
             logger.warn({ uid, err: err.message }, 'realtime: msg.sync could not be built');
             return undefined;
           })

@@ -1,4 +1,6 @@
 import { PHASE } from '../core.js';
+import { WantedStore } from '../listeners/wanted.js';
+import { CidrSet } from '../shared/cidr.js';
 import { FirestorePresence } from '../registry/legacyStore.js';
 import type { RoleContext } from '../roles.js';
 import { channelNames, keys } from '../shared/keys.js';
@@ -36,6 +38,8 @@ export interface Gateway {
 }
 
 export const DEFAULT_PRESENCE_GRACE_MS = 15000;
+/** A /ws chat-watcher request lapses this long after its node stopped renewing it (renewed every third of it). */
+export const WS_CHAT_HOLD_TTL_MS = 60000;
 
 /**
  * The realtime gateway (CONTRACT §8) on `ctx.app.server`, before it listens: socket.io with the
@@ -71,12 +75,15 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
   const subscribed = metrics.gauge('realtime_subscribed_users', 'User channels this node is subscribed to');
   const presenceChecks = metrics.counter('realtime_presence_checks_total', 'Grace-period presence checks by outcome', ['result']);
   const invalid = metrics.counter('realtime_invalid_messages_total', 'Messages on user channels that were not event envelopes');
+  const bridged = metrics.counter('realtime_ws_bridged_total', '/ws connections accepted with ?uid= alone from WS_TRUSTED_NETWORKS (migration bridge)');
   connected.set({ transport: 'socket.io' }, 0);
   connected.set({ transport: 'ws' }, 0);
 
   const channels = new UserChannels({
     sub: userSub,
     channel: channelNames(config.channelPrefix, config.chatChannelPrefix).user,
+    // Deltas travel on an internal channel unless LISTENERS_REDIS_DELTAS puts them on the user channel.
+    ...(config.redisDeltas ? {} : { deltaChannel: keys.deltasChannel }),
     logger,
     onInvalid: () => invalid.inc(),
     onSubscribedCount: (n) => subscribed.set(n),
@@ -157,7 +164,20 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
     logger,
     isClosing,
     onAuthFailure,
+    bridge: {
+      networks: CidrSet.parse(config.wsTrustedNetworks),
+      proxies: CidrSet.parse(config.trustedProxies),
+      onBridged: (uid, address) => {
+        bridged.inc();
+        logger.warn({ uid, address, bridge: 'WS_TRUSTED_NETWORKS' }, 'realtime: /ws accepted with ?uid= alone from a trusted network (migration bridge; turn WS_TRUSTED_NETWORKS off once the client sends a token)');
+      },
+    },
+    chatWatchers: (() => {
+      const store = new WantedStore(core.deps.redis);
+      return { hold: store.hold.bind(store), release: store.release.bind(store), ttlMs: WS_CHAT_HOLD_TTL_MS };
+    })(),
   });
+  if (config.wsTrustedNetworks.length > 0) logger.warn({ networks: config.wsTrustedNetworks, proxies: config.trustedProxies }, 'realtime: /ws migration bridge is ON (WS_TRUSTED_NETWORKS)');
   if (opts.adminPage !== false) registerAdminPage(app, { core, socketPath });
 
   let intake: Promise<void> | undefined;

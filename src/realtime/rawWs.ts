@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerOf } from '../api/auth.js';
+import { chatMode, type WatchSpec } from '../listeners/ids.js';
+import { clientAddress, type CidrSet } from '../shared/cidr.js';
+import { isDelta, type EventEnvelope } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
-import { GatewayAuthError, type Authenticator } from './auth.js';
+import { GatewayAuthError, validUid, type Authenticator, type Principal } from './auth.js';
 import type { ConnectionManager, OpenConnection } from './connections.js';
 import { originAllowed } from './origins.js';
 import type { ConnectionTransport } from './sink.js';
@@ -22,6 +26,33 @@ export interface RawWsOptions {
   logger: Logger;
   isClosing: () => boolean;
   onAuthFailure: (code: string) => void;
+  /**
+   * Migration bridge (CONTRACT §13.6): a client whose address (TCP peer, or X-Forwarded-For from a
+   * trusted proxy) is in `networks` may authenticate with `?uid=` alone. Off when `networks` is empty.
+   */
+  bridge?: { networks: CidrSet; proxies: CidrSet; onBridged: (uid: string, address: string) => void };
+  /**
+   * Chat watcher requests held while a /ws with `space_code` + `thread_key` is open (CONTRACT §13.6),
+   * renewed every `renewMs` and lapsing after `ttlMs` if this node dies.
+   */
+  chatWatchers?: {
+    hold(uid: string, holder: string, spec: WatchSpec, ttlMs: number): Promise<unknown>;
+    release(uid: string, holder: string, spec: WatchSpec): Promise<unknown>;
+    ttlMs: number;
+  };
+}
+
+/** Chat parameters of the original's consumers: `space_code`, `thread_key`, optional `mode` (`auto` = `chats`). */
+const CHAT_PART_RE = /^[A-Za-z0-9_.@+=-]{1,128}$/;
+function chatSpec(q: URLSearchParams): WatchSpec | undefined | string {
+  const space = q.get('space_code');
+  const thread = q.get('thread_key');
+  if (!space && !thread) return undefined;
+  if (!space || !thread) return 'space_code and thread_key go together';
+  if (!CHAT_PART_RE.test(space) || !CHAT_PART_RE.test(thread)) return 'space_code and thread_key may contain only letters, digits and _ . @ + = - (1-128 characters)';
+  const mode = q.get('mode');
+  if (mode !== null && !['auto', 'chats', 'job_chats'].includes(mode)) return 'mode must be auto, chats or job_chats';
+  return { kind: 'chat', space, thread, mode: chatMode(mode) };
 }
 
 export interface RawWsGateway {
@@ -30,14 +61,16 @@ export interface RawWsGateway {
 }
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ ok: false, error: { code, message } });
+  const body = JSON.stringify({ ok: false, data: null, error: { code, message } });
   const reason = status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logger: Logger): ConnectionTransport {
+function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logger: Logger, deltas: boolean): ConnectionTransport {
   return {
     kind: 'ws',
+    // Original-style consumers treat every notif.* as a full sync: deltas only for `?deltas=1`.
+    accepts: (env: EventEnvelope) => deltas || !isDelta(env.type),
     overLimit: () => ws.bufferedAmount > maxBufferedBytes,
     send: (_env, raw) => ws.send(raw),
     disconnect: (reason) => {
@@ -51,7 +84,10 @@ function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logge
  * Raw WebSocket endpoint (CONTRACT §8) for clients that do not speak socket.io: `?token=<Firebase
  * ID token>`, or the service token (`Authorization: Bearer` or `?service_token=`) plus `?uid=`.
  * Refusals answer the upgrade with HTTP 401/403 and a JSON body. Text frames carry the event
- * envelopes; `?last_event_id=` replays missed events first. A client frame
+ * envelopes (notif.add/update/remove only with `?deltas=1`); `?last_event_id=` replays missed events
+ * first. As the original's consumers use it (CONTRACT §13.6): `space_code` + `thread_key` (+ `mode`)
+ * keep that thread's chat watcher running while the socket is open, and from WS_TRUSTED_NETWORKS a
+ * bare `?uid=` is accepted (the migration bridge; logged and counted). A client frame
  * `{"type":"replay","last_event_id":"…"}` replays on demand (answered `{"type":"replay.result",…}`).
  */
 export function attachRawWs(o: RawWsOptions): RawWsGateway {
@@ -69,15 +105,18 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
       return refuse(socket, 403, 'FORBIDDEN', 'origin not allowed');
     }
     const q = url.searchParams;
+    const chat = chatSpec(q);
+    if (typeof chat === 'string') return refuse(socket, 400, 'INVALID_REQUEST', chat);
     const creds = {
       token: q.get('token') ?? undefined,
       service_token: bearerOf(req.headers.authorization) ?? q.get('service_token') ?? undefined,
       uid: q.get('uid') ?? undefined,
     };
-    o.auth.authenticate(creds).then(
+    const deltas = q.get('deltas') === '1' || q.get('deltas') === 'true';
+    authenticate(req, creds).then(
       (p) => {
         if (o.isClosing() || socket.destroyed) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
-        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, p.uid, q.get('last_event_id') ?? undefined));
+        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, p.uid, q.get('last_event_id') ?? undefined, deltas, chat));
       },
       (err: unknown) => {
         const e = err instanceof GatewayAuthError ? err : new GatewayAuthError('UNAUTHORIZED', 'authentication failed');
@@ -88,7 +127,21 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     );
   };
 
-  const onConnection = (ws: WebSocket, uid: string, lastEventId: string | undefined) => {
+  /** Credentials first; a bare `?uid=` from a trusted network passes through the bridge. */
+  const authenticate = async (req: IncomingMessage, creds: { token?: string; service_token?: string; uid?: string }): Promise<Principal> => {
+    const bridge = o.bridge;
+    if (bridge && bridge.networks.size > 0 && creds.token === undefined && creds.service_token === undefined && creds.uid !== undefined) {
+      const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], bridge.proxies);
+      if (address !== undefined && bridge.networks.has(address)) {
+        if (!validUid(creds.uid)) throw new GatewayAuthError('INVALID_REQUEST', 'uid must be 1-128 characters of letters, digits and _ - . : @');
+        bridge.onBridged(creds.uid, address);
+        return { uid: creds.uid, kind: 'bridge' };
+      }
+    }
+    return o.auth.authenticate(creds);
+  };
+
+  const onConnection = (ws: WebSocket, uid: string, lastEventId: string | undefined, deltas: boolean, chat: WatchSpec | undefined) => {
     let alive = true;
     ws.on('pong', () => {
       alive = true;
@@ -99,7 +152,21 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
       ws.ping();
     }, o.pingIntervalMs);
     ping.unref();
-    const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger), lastEventId);
+    const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
+    // The thread's chat watcher runs while this socket is open: one request per socket, renewed
+    // while it is open, released on close (and lapsing by itself if this node dies).
+    const holder = `ws:${randomUUID()}`;
+    const watchers = chat ? o.chatWatchers : undefined;
+    let lastHold: Promise<unknown> = Promise.resolve();
+    const hold = () => {
+      lastHold = watchers!.hold(uid, holder, chat!, watchers!.ttlMs).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher'));
+    };
+    let renew: NodeJS.Timeout | undefined;
+    if (watchers) {
+      hold();
+      renew = setInterval(hold, Math.max(1000, Math.floor(watchers.ttlMs / 3)));
+      renew.unref();
+    }
     attached.then(
       (c) => {
         conns.add(c);
@@ -114,6 +181,9 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
     ws.on('close', () => {
       clearInterval(ping);
+      if (renew) clearInterval(renew);
+      // After the last hold landed, so a hold still in flight cannot outlive the release.
+      if (watchers) void lastHold.then(() => watchers.release(uid, holder, chat!)).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
       attached.then(
         (c) => {
           conns.delete(c);

@@ -7,6 +7,8 @@ export interface ConnectionTransport {
   overLimit(): boolean;
   send(env: EventEnvelope, raw: string): void;
   disconnect(reason: string): void;
+  /** Events this connection takes (default all); e.g. /ws without `?deltas=1` skips notif.add/update/remove. */
+  accepts?(env: EventEnvelope): boolean;
 }
 
 export interface SinkLimits {
@@ -53,6 +55,7 @@ export class ConnectionSink implements EventSink {
 
   deliver(env: EventEnvelope, raw: string): void {
     if (this.closed) return;
+    if (this.transport.accepts && !this.transport.accepts(env)) return;
     if (this.replaying > 0) {
       if (this.held.length >= this.limits.maxReplayBuffer) {
         this.close(`replay buffer overflow (${this.held.length} live events held)`);
@@ -67,6 +70,7 @@ export class ConnectionSink implements EventSink {
   /** Writes one event now (replay, sync); returns false when it was dropped or a duplicate. */
   write(env: EventEnvelope, raw?: string): boolean {
     if (this.closed) return false;
+    if (this.transport.accepts && !this.transport.accepts(env)) return false;
     if (this.recent.has(env.event_id)) return false;
     if (this.transport.overLimit()) {
       this.consecutiveDrops += 1;

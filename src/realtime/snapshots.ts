@@ -1,68 +1,18 @@
 /**
- * `notif.sync` and `msg.sync` payloads (CONTRACT §6) built from their sources. Shared by the
- * gateway (sync on socket (re)connect) and, if it wants, the listeners module.
+ * `notif.sync` and `msg.sync` payloads (CONTRACT §6) built from their sources, for the gateway's
+ * sync on socket (re)connect. Items come from the one normaliser the listeners use
+ * (`listeners/normalize.ts`, CONTRACT §13.4), so the sync a socket gets on connect is the same JSON
+ * as the listener's: same derived fields, same company filter, same order.
  */
 import type { Database } from 'firebase-admin/database';
 import type { Firestore } from 'firebase-admin/firestore';
-import { toJsonSafe } from '../shared/events.js';
+import { byTimestampDesc, companyAllowed, messageItemsFromNode, notificationItem, type MessageItem, type NotificationItem } from '../listeners/normalize.js';
 
-export const NOTIFICATION_FIELDS = [
-  'job_id',
-  'file_id',
-  'file_name',
-  'status',
-  'collection_id',
-  'collection_name',
-  'function_name',
-  'timestamp',
-  'read',
-  'additional_info',
-  'info_message',
-  'message',
-  'url',
-] as const;
-
-/** Direct messages: the notification item without `read` and `info_message`. */
-export const MESSAGE_FIELDS = NOTIFICATION_FIELDS.filter((f) => f !== 'read' && f !== 'info_message');
-
-export type SyncItem = { doc_id: string } & Record<string, unknown>;
-
-function pick(docId: string, data: Record<string, unknown>, fields: readonly string[]): SyncItem {
-  const safe = (toJsonSafe(data) ?? {}) as Record<string, unknown>;
-  const item: SyncItem = { doc_id: docId };
-  for (const f of fields) item[f] = safe[f] ?? (f === 'read' ? false : null);
-  return item;
-}
-
-export function notificationItem(docId: string, data: Record<string, unknown>): SyncItem {
-  return pick(docId, data, NOTIFICATION_FIELDS);
-}
-
-export function messageItem(id: string, data: Record<string, unknown>): SyncItem {
-  return pick(id, data, MESSAGE_FIELDS);
-}
-
-/** Only items whose collection is authorized (all when the list is empty), newest first. */
-export function authorizedSorted(items: SyncItem[], authorized: readonly string[]): SyncItem[] {
-  const allowed = new Set(authorized.map(String));
-  const kept = allowed.size === 0 ? items : items.filter((i) => i.collection_id !== null && allowed.has(String(i.collection_id)));
-  return [...kept].sort((a, b) => timeKey(b.timestamp) - timeKey(a.timestamp));
-}
-
-function timeKey(v: unknown): number {
-  if (typeof v === 'number') return v < 1e12 ? v * 1000 : v;
-  if (typeof v === 'string') {
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? -Infinity : t;
-  }
-  return -Infinity;
-}
-
-export function notifSyncPayload(items: SyncItem[], now = new Date()): { notifications: SyncItem[]; count: number; timestamp: string } {
+export function notifSyncPayload(items: NotificationItem[], now = new Date()): { notifications: NotificationItem[]; count: number; timestamp: string } {
   return { notifications: items, count: items.length, timestamp: now.toISOString() };
 }
 
-export function msgSyncPayload(items: SyncItem[], now = new Date()): { messages: SyncItem[]; count: number; timestamp: string } {
+export function msgSyncPayload(items: MessageItem[], now = new Date()): { messages: MessageItem[]; count: number; timestamp: string } {
   return { messages: items, count: items.length, timestamp: now.toISOString() };
 }
 
@@ -70,28 +20,23 @@ export function msgSyncPayload(items: SyncItem[], now = new Date()): { messages:
 export async function authorizedCompanies(firestore: Firestore, uid: string): Promise<string[]> {
   const snap = await firestore.collection('listeners_registry').doc(uid).get();
   const v: unknown = snap.exists ? snap.get('authorized_companies_ids') : undefined;
-  return Array.isArray(v) ? v.map(String) : [];
+  return Array.isArray(v) ? v.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number').map(String) : [];
 }
 
-/** Unread notifications of `clients/{uid}/notifications`, filtered and sorted. */
-export async function loadNotifications(firestore: Firestore, uid: string): Promise<SyncItem[]> {
-  const [companies, snap] = await Promise.all([
-    authorizedCompanies(firestore, uid),
+/**
+ * Unread notifications of `clients/{uid}/notifications`, company-filtered, newest first. The query
+ * starts at once, alongside the companies read (pass a shared promise to read them once).
+ */
+export async function loadNotifications(firestore: Firestore, uid: string, companies?: Promise<readonly string[]>): Promise<NotificationItem[]> {
+  const [allowed, snap] = await Promise.all([
+    companies ?? authorizedCompanies(firestore, uid),
     firestore.collection('clients').doc(uid).collection('notifications').where('read', '==', false).get(),
   ]);
-  return authorizedSorted(
-    snap.docs.map((d) => notificationItem(d.id, d.data())),
-    companies,
-  );
+  return byTimestampDesc(snap.docs.map((d) => notificationItem(d.id, d.data())).filter((i) => companyAllowed(i.collection_id, allowed)));
 }
 
-/** Direct messages of RTDB `clients/{uid}/direct_message_notif`, newest first. */
-export async function loadDirectMessages(database: Database, uid: string): Promise<SyncItem[]> {
-  const snap = await database.ref(`clients/${uid}/direct_message_notif`).once('value');
-  const val = snap.val() as Record<string, unknown> | null;
-  if (!val || typeof val !== 'object') return [];
-  const items = Object.entries(val)
-    .filter(([, v]) => v !== null && typeof v === 'object')
-    .map(([id, v]) => messageItem(id, v as Record<string, unknown>));
-  return authorizedSorted(items, []);
+/** Direct messages of RTDB `clients/{uid}/direct_message_notif`, company-filtered, newest first. */
+export async function loadDirectMessages(database: Database, uid: string, companies: Promise<readonly string[]>): Promise<MessageItem[]> {
+  const [allowed, snap] = await Promise.all([companies, database.ref(`clients/${uid}/direct_message_notif`).once('value')]);
+  return messageItemsFromNode(snap.val() as unknown, allowed);
 }

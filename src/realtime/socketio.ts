@@ -5,14 +5,14 @@ import type { ClientToServerEvents, ServerToClientEvents } from '../shared/event
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
 import { hasAdminCookie } from './admin.js';
-import { GatewayAuthError, type Authenticator } from './auth.js';
+import { GatewayAuthError, type Authenticator, type Principal } from './auth.js';
 import type { ConnectionManager } from './connections.js';
 import { originAllowed } from './origins.js';
 import type { ConnectionTransport } from './sink.js';
 
 export interface SocketData {
   uid: string;
-  kind: 'firebase' | 'service';
+  kind: Principal['kind'];
   lastEventId: string | undefined;
 }
 

@@ -7,14 +7,17 @@ export interface UserChannelsOptions {
   /** A connection used only for SUBSCRIBE (subscriber mode). */
   sub: RedisClient;
   channel: (uid: string) => string;
+  /** The user's internal deltas channel (CONTRACT §13.5), subscribed together with `channel`. */
+  deltaChannel?: (uid: string) => string;
   logger: Logger;
   onInvalid?: () => void;
   onSubscribedCount?: (n: number) => void;
 }
 
 /**
- * The per-node subscriber registry shared by socket.io and /ws: one plain SUBSCRIBE per uid that
- * has at least one local connection (refcounted by sinks), UNSUBSCRIBE when the last leaves.
+ * The per-node subscriber registry shared by socket.io and /ws: one plain SUBSCRIBE per uid (of the
+ * user channel and, when configured, the internal deltas channel) that has at least one local
+ * connection (refcounted by sinks), UNSUBSCRIBE when the last leaves.
  * (Un)subscribes of one uid are serialised, and each step re-reads the wanted state, so a
  * connect/disconnect race always converges to "subscribed iff a local sink exists".
  */
@@ -74,15 +77,16 @@ export class UserChannels {
   private async converge(uid: string): Promise<void> {
     const want = this.sinks.has(uid);
     const channel = this.o.channel(uid);
+    const all = this.o.deltaChannel ? [channel, this.o.deltaChannel(uid)] : [channel];
     try {
       if (want && !this.subscribed.has(uid)) {
-        this.byChannel.set(channel, uid);
-        await this.o.sub.subscribe(channel);
+        for (const c of all) this.byChannel.set(c, uid);
+        await this.o.sub.subscribe(...all);
         this.subscribed.add(uid);
       } else if (!want && this.subscribed.has(uid)) {
         this.subscribed.delete(uid);
-        await this.o.sub.unsubscribe(channel);
-        if (!this.sinks.has(uid)) this.byChannel.delete(channel);
+        await this.o.sub.unsubscribe(...all);
+        if (!this.sinks.has(uid)) for (const c of all) this.byChannel.delete(c);
       }
     } catch (err) {
       this.o.logger.warn({ uid, channel, err: (err as Error).message }, 'realtime: (un)subscribe failed');

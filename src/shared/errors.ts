@@ -44,6 +44,20 @@ export interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
+/**
+ * The response envelope (CONTRACT §3, §13.1): always all three of `ok`, `data`, `error`, with
+ * `null` where not applicable, as the original's FastAPI model serialised it.
+ */
+export type ResponseEnvelope = { ok: true; data: unknown; error: null } | { ok: false; data: null; error: ErrorBody };
+
+export function okEnvelope(data: unknown): ResponseEnvelope {
+  return { ok: true, data: data === undefined ? null : data, error: null };
+}
+
+export function errorEnvelope(err: AppError): ResponseEnvelope {
+  return { ok: false, data: null, error: toErrorBody(err) };
+}
+
 export function toErrorBody(err: AppError): ErrorBody {
   return err.details ? { code: err.code, message: err.message, details: err.details } : { code: err.code, message: err.message };
 }

@@ -86,8 +86,18 @@ export function makeEvent<P extends Record<string, unknown>>(
   return env;
 }
 
+/** The notification deltas (CONTRACT §13.5): socket clients get them, the Redis consumer channel only on request. */
+export const DELTA_TYPES: ReadonlySet<EventType> = new Set<EventType>(['notif.add', 'notif.update', 'notif.remove']);
+
+export function isDelta(type: string): boolean {
+  return DELTA_TYPES.has(type as EventType);
+}
+
 export interface EventPublisher {
-  /** PUBLISH on `{prefix}{uid}`; also appended to the user's bounded replay history. */
+  /**
+   * PUBLISH on `{prefix}{uid}` (deltas on the internal `rt:deltas:{uid}` instead, unless
+   * `LISTENERS_REDIS_DELTAS=true`); also appended to the user's bounded replay history.
+   */
   publishUser(event: EventEnvelope): Promise<void>;
   /** PUBLISH on the chat channel of CONTRACT §6 (and the user's channel for sockets). */
   publishChat(event: EventEnvelope, space: string, thread: string): Promise<void>;
@@ -99,6 +109,8 @@ export interface PublisherOptions {
   history: { maxLen: number; maxAgeSeconds: number };
   historyKey: (uid: string) => string;
   onPublished?: (type: EventType) => void;
+  /** LISTENERS_REDIS_DELTAS: put notif.add/update/remove on the consumer channel too (default: internal channel only). */
+  redisDeltas?: boolean;
 }
 
 /**
@@ -123,7 +135,8 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
     o.onPublished?.(event.type);
   };
   return {
-    publishUser: (event) => record(event, o.channels.user(event.uid)),
+    // Each event goes out on exactly one user channel (CONTRACT §13.5); gateways subscribe both.
+    publishUser: (event) => record(event, isDelta(event.type) && !o.redisDeltas ? o.channels.deltas(event.uid) : o.channels.user(event.uid)),
     async publishChat(event, space, thread) {
       const json = JSON.stringify(event);
       await o.redis.publish(o.channels.chat(event.uid, space, thread), json);

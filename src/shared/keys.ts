@@ -11,10 +11,18 @@ export const keys = {
   /** Sorted set of user ids by last activity, used by the scheduled cleanup (never scanned). */
   activeUsers: () => 'registry:unified:index:active_users',
 
+  /** CHROMA_VECTOR collection registration (CONTRACT §13.7; hash, TTL 90 s renewed by heartbeat_collection). */
+  chromaCollection: (uid: string, collection: string) => `registry:chroma:${uid}:${collection}`,
+
   // RPC idempotency (CONTRACT §3).
   idempotency: (method: string, key: string) => `idemp:${method}:${key}`,
 
   // Realtime.
+  /**
+   * Internal channel of the notif.add/update/remove deltas (CONTRACT §13.5): not the consumer
+   * channel `{prefix}{uid}`, whose unchanged Python subscribers treat every notif.* as a full sync.
+   */
+  deltasChannel: (uid: string) => `rt:deltas:${uid}`,
   eventHistory: (uid: string) => `events:history:${uid}`,
   presenceSockets: (uid: string) => `presence:sockets:${uid}`,
   presenceOffline: () => 'presence:offline_pending',
@@ -25,6 +33,12 @@ export const keys = {
   chatRefs: (uid: string, space: string, thread: string) => `listeners:chat_refs:${uid}:${space}:${thread}`,
   /** Hash of on-demand watchers a user asked for (field = JSON spec, value = reference count). */
   listenerWanted: (uid: string) => `listeners:wanted:${uid}`,
+  /**
+   * Sorted set of watcher requests held by open connections (`/ws` chat parameters): member JSON
+   * [holder id, spec field], score = expiry ms, refreshed while the connection is open, so a
+   * crashed node's requests lapse on their own.
+   */
+  listenerWantedHeld: (uid: string) => `listeners:wanted_held:${uid}`,
   /** Sorted set of registered listeners (member JSON [uid, listener_id], score heartbeat ms) for the expiry job. */
   listenerHeartbeats: () => 'listeners:heartbeats',
   /** Channel telling the lease owner of a user to reconcile its on-demand watchers (message = uid). */
@@ -54,11 +68,14 @@ export const keys = {
 export interface ChannelNames {
   user(uid: string): string;
   chat(uid: string, space: string, thread: string): string;
+  /** Internal per-user channel of the notification deltas (gateway nodes subscribe it too). */
+  deltas(uid: string): string;
 }
 
 export function channelNames(userPrefix: string, chatPrefix: string): ChannelNames {
   return {
     user: (uid) => `${userPrefix}${uid}`,
     chat: (uid, space, thread) => `${chatPrefix}${uid}:${space}:${thread}`,
+    deltas: (uid) => keys.deltasChannel(uid),
   };
 }

@@ -81,16 +81,24 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10000, wh
 /** Subscribes to Redis channels and collects parsed messages, with an awaitable `next`. */
 export async function collectChannel(channels: string[]): Promise<{
   messages: Array<Record<string, unknown>>;
+  /** Each message with the channel it arrived on. */
+  from: Array<{ channel: string; message: Record<string, unknown> }>;
   next(pred: (m: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }> {
   const h = createRedis({ settings: redisSettings(), name: 'test-sub', logger: silentLogger() });
   await waitReady(h.client);
   const messages: Array<Record<string, unknown>> = [];
-  h.client.on('message', (_ch: string, msg: string) => messages.push(JSON.parse(msg) as Record<string, unknown>));
+  const from: Array<{ channel: string; message: Record<string, unknown> }> = [];
+  h.client.on('message', (channel: string, msg: string) => {
+    const message = JSON.parse(msg) as Record<string, unknown>;
+    messages.push(message);
+    from.push({ channel, message });
+  });
   await h.client.subscribe(...channels);
   return {
     messages,
+    from,
     next: (pred, timeoutMs = 15000) => waitFor(() => messages.find(pred), timeoutMs, 'message'),
     close: () => h.close(),
   };

@@ -1,5 +1,4 @@
 import { QueueEvents } from 'bullmq';
-import { Timestamp } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachListenerBookkeeping } from '../../src/listeners/index.js';
 import { keys } from '../../src/shared/keys.js';
@@ -29,9 +28,9 @@ describe('listener_expiry on a worker without watchers', () => {
     expect((await svc.rpc('REGISTRY.register_listener', { args: [uid, 'notif'] })).body.ok).toBe(true);
     // Age the chat listener's heartbeat by two TTLs, in Firestore and in the heartbeat index.
     const staleId = `chat_${uid}_space1_thread1`;
-    const old = Timestamp.fromMillis(Date.now() - 120_000);
-    await svc.core.firebase.firestore.doc(`listeners_active/${uid}/listeners/${staleId}`).update({ heartbeat_at: old });
-    await svc.core.redis.client.zadd(keys.listenerHeartbeats(), old.toMillis(), JSON.stringify([uid, staleId]));
+    const old = Date.now() - 120_000;
+    await svc.core.firebase.firestore.doc(`listeners_active/${uid}/listeners/${staleId}`).update({ last_heartbeat: new Date(old).toISOString() });
+    await svc.core.redis.client.zadd(keys.listenerHeartbeats(), old, JSON.stringify([uid, staleId]));
 
     const queue = tasksRuntime(svc.core)!.queues.get('maintenance');
     const events = new QueueEvents('maintenance', { connection: { host: svc.core.deps.config.queueRedis.host, port: svc.core.deps.config.queueRedis.port, maxRetriesPerRequest: null }, prefix: svc.core.deps.config.queuePrefix });
@@ -43,7 +42,7 @@ describe('listener_expiry on a worker without watchers', () => {
     } finally {
       await events.close();
     }
-    const listed = (await svc.rpc('REGISTRY.list_user_listeners', { args: [uid], kwargs: { include_expired: true } })).body.data as Array<{ listener_id: string }>;
-    expect(listed.map((l) => l.listener_id)).toEqual([`notif_${uid}`]);
+    const listed = (await svc.rpc('REGISTRY.list_user_listeners', { args: [uid], kwargs: { include_expired: true } })).body.data as { listeners: Array<{ listener_id: string }> };
+    expect(listed.listeners.map((l) => l.listener_id)).toEqual([`notif_${uid}`]);
   });
 });

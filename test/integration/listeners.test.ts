@@ -1,5 +1,5 @@
 import { getDatabase } from 'firebase-admin/database';
-import { Timestamp, type Firestore } from 'firebase-admin/firestore';
+import type { Firestore } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
 import { collectChannel, startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
@@ -60,14 +60,14 @@ describe('presence', () => {
 });
 
 describe('notifications', () => {
-  it('publishes the exact notif.sync shape, filtered by authorized companies, then deltas', async () => {
+  it('publishes the exact notif.sync shape, filtered by authorized companies, then deltas (on the internal channel only)', async () => {
     const uid = uniq('u');
     const col = notifications(db, uid);
     await col.doc('n1').set({ job_id: 'j1', file_id: 'f1', file_name: 'a.pdf', status: 'done', collection_id: 'c1', collection_name: 'Acme', function_name: 'Router', timestamp: ts('2025-01-01T10:00:00Z'), read: false, additional_info: { k: 1 }, info_message: 'hi', message: 'm', url: 'https://x/1', extra: 'dropped' });
     await col.doc('n2').set({ collection_id: 'c1', timestamp: '2025-01-02T10:00:00.000Z', read: false });
     await col.doc('n3').set({ collection_id: 'c2', timestamp: ts('2025-01-03T10:00:00Z'), read: false });
     await col.doc('n4').set({ collection_id: 'c1', timestamp: ts('2025-01-04T10:00:00Z'), read: true });
-    const ch = await collectChannel([`user:${uid}`]);
+    const ch = await collectChannel([`user:${uid}`, keys.deltasChannel(uid)]);
     await setPresence(db, uid, { companies: ['c1'] });
 
     const sync = await ch.next((m) => m.type === 'notif.sync');
@@ -75,15 +75,16 @@ describe('notifications', () => {
     const payload = sync.payload as Record<string, unknown>;
     expect(Object.keys(payload).sort()).toEqual(['count', 'notifications', 'timestamp']);
     expect(payload.count).toBe(2);
+    // Items derived as the original (CONTRACT §13.4): stored message/url/info_message are not copied.
     expect(payload.notifications).toEqual([
-      { doc_id: 'n2', job_id: '', file_id: '', file_name: '', status: '', collection_id: 'c1', collection_name: '', function_name: '', timestamp: '2025-01-02T10:00:00.000Z', read: false, additional_info: '', info_message: '', message: '', url: '' },
-      { doc_id: 'n1', job_id: 'j1', file_id: 'f1', file_name: 'a.pdf', status: 'done', collection_id: 'c1', collection_name: 'Acme', function_name: 'Router', timestamp: '2025-01-01T10:00:00.000Z', read: false, additional_info: '{"k":1}', info_message: 'hi', message: 'm', url: 'https://x/1' },
+      { doc_id: 'n2', job_id: '', file_id: '', file_name: 'Document', status: 'info', collection_id: 'c1', collection_name: '', function_name: '', timestamp: '2025-01-02T10:00:00.000Z', read: false, additional_info: '{}', info_message: '', message: 'Document - info', url: '/edit_form/' },
+      { doc_id: 'n1', job_id: 'j1', file_id: 'f1', file_name: 'a.pdf', status: 'done', collection_id: 'c1', collection_name: 'Acme', function_name: 'Router', timestamp: '2025-01-01T10:00:00+00:00', read: false, additional_info: '{"k":1}', info_message: '', message: 'a.pdf - done', url: '/edit_form/j1' },
     ]);
 
     // add → notif.add + sync; a change in another company publishes nothing.
     await col.doc('n5').set({ collection_id: 'c1', status: 'new', timestamp: ts('2025-01-05T10:00:00Z'), read: false });
     const add = await ch.next((m) => m.type === 'notif.add');
-    expect(add.payload).toMatchObject({ doc_id: 'n5', status: 'new', collection_id: 'c1', timestamp: '2025-01-05T10:00:00.000Z', read: false });
+    expect(add.payload).toMatchObject({ doc_id: 'n5', status: 'new', collection_id: 'c1', timestamp: '2025-01-05T10:00:00+00:00', read: false });
     await ch.next((m) => m.type === 'notif.sync' && (m.payload as { count: number }).count === 3);
     await col.doc('n6').set({ collection_id: 'c2', timestamp: ts('2025-01-06T10:00:00Z'), read: false });
     await col.doc('n5').update({ status: 'processed' });
@@ -96,6 +97,11 @@ describe('notifications', () => {
     await ch.next((m) => m.type === 'notif.remove' && (m.payload as { doc_id: string }).doc_id === 'n1');
     expect(ch.messages.filter((m) => (m.payload as { doc_id?: string }).doc_id === 'n6')).toEqual([]);
     expect(ch.messages.filter((m) => m.type === 'notif.add').map((m) => (m.payload as { doc_id: string }).doc_id)).toEqual(['n5']);
+    // Deltas travel only on the internal channel; the consumer channel carries syncs (CONTRACT §13.5).
+    const onUser = ch.from.filter((f) => f.channel === `user:${uid}` && String(f.message.type).startsWith('notif.')).map((f) => f.message.type);
+    const onDeltas = ch.from.filter((f) => f.channel === keys.deltasChannel(uid)).map((f) => f.message.type);
+    expect(new Set(onUser)).toEqual(new Set(['notif.sync']));
+    expect(new Set(onDeltas)).toEqual(new Set(['notif.add', 'notif.update', 'notif.remove']));
 
     // Companies change on the presence document → a fresh sync with the new filter.
     await setPresence(db, uid, { companies: ['c1', 'c2'] });
@@ -113,7 +119,7 @@ describe('direct messages (Realtime Database)', () => {
     const ch = await collectChannel([`user:${uid}`]);
     await setPresence(db, uid);
     const first = await ch.next((m) => m.type === 'msg.sync');
-    expect(first.payload).toMatchObject({ count: 1, messages: [{ doc_id: 'd1', file_name: 'x.pdf', collection_id: 'c1', timestamp: '2025-02-01T00:00:00.000Z', message: 'hello', job_id: '', url: '' }] });
+    expect(first.payload).toMatchObject({ count: 1, messages: [{ doc_id: 'd1', file_name: 'x.pdf', collection_id: 'c1', timestamp: '2025-02-01T00:00:00Z', message: 'x.pdf - info', job_id: '', url: '/edit_form/' }] });
     expect((first.payload as { messages: Array<Record<string, unknown>> }).messages[0]).not.toHaveProperty('read');
     await rdb.ref(`clients/${uid}/direct_message_notif/d2`).set({ message: 'second', timestamp: '2025-02-02T00:00:00Z' });
     const second = await ch.next((m) => m.type === 'msg.sync' && (m.payload as { count: number }).count === 2);
@@ -123,7 +129,7 @@ describe('direct messages (Realtime Database)', () => {
 });
 
 describe('chat (on request)', () => {
-  it('runs one watcher per thread for two registrations, publishes only new messages, stops after the last unregister', async () => {
+  it('runs one watcher per thread, refuses a second registration as the original, publishes only new messages, stops on unregister', async () => {
     const uid = uniq('u');
     const space = uniq('sp');
     const thread = uniq('th');
@@ -136,9 +142,9 @@ describe('chat (on request)', () => {
     const chatGauge0 = await gauge('chat');
 
     const r1 = await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'chat', space, thread] });
-    expect(r1.body.data).toMatchObject({ success: true, listener_id: `chat_${uid}_${space}_${thread}`, channel: `chat:${uid}:${space}:${thread}`, created: true, refs: 1 });
+    expect(r1.body.data).toMatchObject({ success: true, listener_id: `chat_${uid}_${space}_${thread}`, channel_name: `chat:${uid}:${space}:${thread}`, created_at: expect.any(String), message: expect.any(String) });
     const r2 = await node.svc.rpc('REGISTRY.register_listener', { kwargs: { user_id: uid, listener_type: 'chat', space_code: space, thread_key: thread } });
-    expect(r2.body.data).toMatchObject({ created: false, refs: 2 });
+    expect(r2.body).toMatchObject({ ok: true, data: { success: false, error: 'LISTENER_ALREADY_EXISTS', existing_listener: { status: 'active' } } });
     await waitFor(async () => (await gauge('chat')) === chatGauge0 + 1, 10000, 'chat watcher attached');
 
     const k1 = (await messages.push({ text: 'one', sender: 'a' })).key!;
@@ -152,11 +158,7 @@ describe('chat (on request)', () => {
     expect((await messages.child(k1).get()).val()).toEqual({ text: 'one', sender: 'a' });
 
     const u1 = await node.svc.rpc('REGISTRY.unregister_listener', { args: [uid, 'chat', space, thread] });
-    expect(u1.body.data).toMatchObject({ removed: false, remaining: 1 });
-    await node.svc.rpc('LISTENERS.start_workflow_listener_for_job', { args: [uid, 'unrelated'] }); // a control message round trip
-    expect(await gauge('chat')).toBe(chatGauge0 + 1);
-    const u2 = await node.svc.rpc('REGISTRY.unregister_listener', { args: [uid, 'chat', space, thread] });
-    expect(u2.body.data).toMatchObject({ removed: true, remaining: 0 });
+    expect(u1.body.data).toEqual({ success: true, listener_id: `chat_${uid}_${space}_${thread}`, message: expect.any(String) });
     await waitFor(async () => (await gauge('chat')) === chatGauge0, 10000, 'chat watcher stopped');
     await ch.close();
   });
@@ -170,8 +172,8 @@ describe('chat (on request)', () => {
     const ch = await collectChannel([`chat:${uid}:${space}:${thread}`, `user:${uid}`]);
     const chatGauge0 = await gauge('chat');
     const r = await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'chat', space, thread, 'job_chats'] });
-    expect(r.body.data).toMatchObject({ refs: 1, watcher: 'requested' });
-    expect((await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'chat', space, thread] })).body.data).toMatchObject({ mode: 'job_chats', status: 'active' });
+    expect(r.body.data).toMatchObject({ success: true });
+    expect((await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'chat', space, thread] })).body.data).toMatchObject({ details: { mode: 'job_chats' }, status: 'active', active: true });
     const rdb = getDatabase(node.svc.core.firebase.app);
     // Attached = its starting point is known; messages from then on are delivered.
     await waitFor(async () => (await gauge('chat')) === chatGauge0 + 1, 10000, 'chat watcher attached');
@@ -194,7 +196,7 @@ describe('workflow (on request)', () => {
     const ch = await collectChannel([`user:${uid}`]);
     const before = { wf: await gauge('workflow'), inv: await gauge('workflow_invoice') };
     const r = await node.svc.rpc('LISTENERS.start_workflow_listener_for_job', { args: [uid, job] });
-    expect(r.body).toEqual({ ok: true, data: true });
+    expect(r.body).toEqual({ ok: true, data: true, error: null });
     await waitFor(async () => (await gauge('workflow')) === before.wf + 1 && (await gauge('workflow_invoice')) === before.inv + 1, 10000, 'workflow baseline');
     expect(node.svc.core.deps.listenerCounts!().workflow_listeners_count).toBeGreaterThanOrEqual(1);
 
@@ -215,42 +217,57 @@ describe('workflow (on request)', () => {
   });
 });
 
-describe('listener bookkeeping RPC', () => {
+describe('listener bookkeeping RPC (the original\'s shapes, CONTRACT §13.3)', () => {
   it('registers, checks, heartbeats, lists, expires and cleans up', async () => {
     const uid = uniq('u');
     const reg = await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'notif'] });
-    expect(reg.body.data).toMatchObject({ success: true, listener_id: `notif_${uid}`, channel: `user:${uid}`, status: 'active', watcher: 'presence' });
+    expect(reg.body.data).toEqual({ success: true, listener_id: `notif_${uid}`, channel_name: `user:${uid}`, created_at: expect.stringMatching(/\+00:00$/), message: expect.any(String) });
+    const doc = (await db.doc(`listeners_active/${uid}/listeners/notif_${uid}`).get()).data()!;
+    expect(doc).toMatchObject({ listener_type: 'notif', space_code: null, thread_key: null, mode: null, created_at: reg.body.data.created_at, last_heartbeat: reg.body.data.created_at, status: 'active', channel_name: `user:${uid}`, ttl_seconds: 90 });
     const chk = await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'notif'] });
-    expect(chk.body.data).toMatchObject({ exists: true, status: 'active', listener_id: `notif_${uid}`, channel: `user:${uid}` });
+    expect(chk.body.data).toEqual({
+      success: true, active: true, listener_id: `notif_${uid}`, status: 'active', created_at: doc.created_at, last_heartbeat: doc.last_heartbeat, channel_name: `user:${uid}`,
+      details: { listener_type: 'notif', space_code: null, thread_key: null, mode: null },
+    });
     const missing = await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'msg'] });
-    expect(missing.body.data).toMatchObject({ exists: false, status: 'missing', listener_id: `msg_${uid}` });
+    expect(missing.body.data).toEqual({ success: true, active: false, listener_id: `msg_${uid}`, status: 'not_found' });
     expect((await db.collection('listeners_active').doc(uid).get()).exists).toBe(true);
+
+    // Domain refusals are ok:true with success:false; a wrongly typed argument is INVALID_ARGS.
+    expect((await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'bogus'] })).body).toMatchObject({ ok: true, data: { success: false, error: 'INVALID_LISTENER_TYPE' } });
+    expect((await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'chat', 'only-space'] })).body).toMatchObject({ ok: true, data: { success: false, error: 'MISSING_REQUIRED_PARAM' } });
+    expect((await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'notif'] })).body.data).toMatchObject({ success: false, error: 'LISTENER_ALREADY_EXISTS', existing_listener: { listener_id: `notif_${uid}` } });
+    expect((await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 42] })).body.error.code).toBe('INVALID_ARGS');
 
     await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'msg'] });
     await node.svc.rpc('REGISTRY.register_listener', { args: [uid, 'workflow', 'comp1', 'job9'] });
-    const hb = await node.svc.rpc('REGISTRY.update_listener_heartbeat', { args: [uid, 'msg'] });
-    expect(hb.body.data).toMatchObject({ success: true, listener_id: `msg_${uid}`, heartbeat_at: expect.any(String) });
-    expect((await node.svc.rpc('REGISTRY.update_listener_heartbeat', { args: [uid, 'chat', 's', 't'] })).body.data).toMatchObject({ success: false, status: 'missing' });
+    expect((await node.svc.rpc('REGISTRY.update_listener_heartbeat', { args: [uid, 'msg'] })).body.data).toBe(true);
+    expect((await node.svc.rpc('REGISTRY.update_listener_heartbeat', { args: [uid, 'chat', 's', 't'] })).body.data).toBe(false);
 
     // The msg listener's heartbeats stopped ten minutes ago.
-    const old = Date.now() - 600_000;
-    await db.doc(`listeners_active/${uid}/listeners/msg_${uid}`).update({ heartbeat_at: Timestamp.fromMillis(old) });
-    await redis().zadd(keys.listenerHeartbeats(), old, JSON.stringify([uid, `msg_${uid}`]));
-    expect((await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'msg'] })).body.data.status).toBe('expired');
-    const listed = await node.svc.rpc('REGISTRY.list_user_listeners', { args: [uid] });
-    expect(listed.body.data.map((l: { listener_id: string }) => l.listener_id).sort()).toEqual([`notif_${uid}`, `workflow_${uid}_comp1_job9`]);
-    const all = await node.svc.rpc('REGISTRY.list_user_listeners', { args: [uid, true] });
-    expect(all.body.data).toHaveLength(3);
-    expect(all.body.data.find((l: { listener_id: string }) => l.listener_id === `msg_${uid}`)).toMatchObject({ status: 'expired', heartbeat_at: new Date(old).toISOString() });
+    const old = new Date(Date.now() - 600_000).toISOString();
+    await db.doc(`listeners_active/${uid}/listeners/msg_${uid}`).update({ last_heartbeat: old });
+    await redis().zadd(keys.listenerHeartbeats(), Date.parse(old), JSON.stringify([uid, `msg_${uid}`]));
+    expect((await node.svc.rpc('REGISTRY.check_listener_status', { args: [uid, 'msg'] })).body.data).toMatchObject({ status: 'expired', active: false });
+    const listed = (await node.svc.rpc('REGISTRY.list_user_listeners', { args: [uid] })).body.data;
+    expect(listed).toMatchObject({ success: true, user_id: uid, total_count: 2, active_count: 2, expired_count: 1 });
+    expect(listed.listeners.map((l: { listener_id: string }) => l.listener_id).sort()).toEqual([`notif_${uid}`, `workflow_${uid}_comp1_job9`]);
+    const all = (await node.svc.rpc('REGISTRY.list_user_listeners', { args: [uid, true] })).body.data;
+    expect(all).toMatchObject({ total_count: 3, active_count: 2, expired_count: 1 });
+    expect(all.listeners.find((l: { listener_id: string }) => l.listener_id === `msg_${uid}`)).toMatchObject({ status: 'expired', last_heartbeat: old, listener_type: 'msg' });
 
     expect(await node.svc.core.deps.listeners!.expireStaleListeners!()).toBeGreaterThanOrEqual(1);
     expect((await db.doc(`listeners_active/${uid}/listeners/msg_${uid}`).get()).exists).toBe(false);
     expect(await redis().hlen(keys.listenerWanted(uid))).toBe(1);
 
     const clean = await node.svc.rpc('REGISTRY.cleanup_user_listeners', { args: [uid, ['workflow']] });
-    expect(clean.body.data).toEqual({ success: true, removed: 1, listener_ids: [`workflow_${uid}_comp1_job9`] });
+    expect(clean.body.data).toEqual({
+      success: true, cleaned_count: 1, message: expect.any(String),
+      cleaned_listeners: [{ listener_id: `workflow_${uid}_comp1_job9`, listener_type: 'workflow', status: 'active', space_code: 'comp1', thread_key: 'job9' }],
+    });
     expect(await redis().hlen(keys.listenerWanted(uid))).toBe(0);
     const rest = await node.svc.rpc('REGISTRY.cleanup_user_listeners', { args: [uid] });
-    expect(rest.body.data).toMatchObject({ removed: 1, listener_ids: [`notif_${uid}`] });
+    expect(rest.body.data).toMatchObject({ cleaned_count: 1, cleaned_listeners: [{ listener_id: `notif_${uid}` }] });
+    expect((await node.svc.rpc('REGISTRY.unregister_listener', { args: [uid, 'notif'] })).body.data).toEqual({ success: true, listener_id: `notif_${uid}`, message: expect.any(String) });
   });
 });

@@ -68,8 +68,8 @@ describe('a slow /ws client over TCP', () => {
   it('is dropped-for then disconnected with a logged reason, while another user keeps receiving', async () => {
     const slowUid = uniq('slow');
     const fastUid = uniq('fast');
-    const slow = recordWs(node.url, { token: idToken(slowUid) });
-    const fast = recordWs(node.url, { token: idToken(fastUid) });
+    const slow = recordWs(node.url, { token: idToken(slowUid), deltas: '1' });
+    const fast = recordWs(node.url, { token: idToken(fastUid), deltas: '1' }); // the markers are notif.add deltas
     await Promise.all([slow.opened, fast.opened]);
     // The slow client stops reading: the kernel buffers fill, then ws.bufferedAmount grows.
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();

@@ -68,12 +68,16 @@ describe('realtime gateway across nodes', () => {
     await connected(aliceOnB.socket);
     await aliceOnB.next((e) => e.type === 'notif.sync');
     const bobOnB = await socketFor(b, bob);
-    const aliceWs = track(recordWs(c.url, { token: idToken(alice) }));
+    // deltas=1: this /ws client takes notif.add/update/remove (CONTRACT §13.5).
+    const aliceWs = track(recordWs(c.url, { token: idToken(alice), deltas: '1' }));
     await aliceWs.opened;
     await waitFor(() => aliceWs.frames.some((f) => f.type === 'notif.sync'), 10000, 'ws notif.sync');
     // One SUBSCRIBE per node that holds alice's connections (A, B, C), none elsewhere, no PSUBSCRIBE on user channels.
     expect(await numsub(alice)).toBe(3);
     expect(await numsub(bob)).toBe(1);
+    // ...and the same nodes hold the internal deltas channel (CONTRACT §13.5).
+    const deltasSubs = (await redis.client.call('PUBSUB', 'NUMSUB', `rt:deltas:${alice}`)) as [string, number];
+    expect(Number(deltasSubs[1])).toBe(3);
 
     // Published by node C's core publisher (as workers and listeners do) and by a raw PUBLISH.
     const e1 = makeEvent('notif.add', alice, { doc_id: 'n1', file_name: 'a.pdf' });
@@ -171,15 +175,19 @@ describe('realtime gateway across nodes', () => {
     await notes.doc('read').set({ read: true, collection_id: 'c1', timestamp: '2025-01-03T10:00:00.000Z' });
     await notes.doc('other').set({ read: false, collection_id: 'c2', timestamp: '2025-01-03T10:00:00.000Z' });
     await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m1`).set({ message: 'hello', collection_id: 'c1', timestamp: '2025-01-02T00:00:00.000Z' });
+    // msg.sync is company-filtered like notif.sync (CONTRACT §13.4); entries that are not objects are skipped.
+    await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m2`).set({ message: 'other company', collection_id: 'c2' });
+    await n.core.firebase.database!.ref(`clients/${uid}/direct_message_notif/m3`).set('not an object');
 
     const s = await socketFor(n, uid);
     const notif = s.of('notif.sync')[0]!;
     const payload = notif.payload as { notifications: Array<Record<string, unknown>>; count: number };
     expect(payload.count).toBe(2);
     expect(payload.notifications.map((x) => x.doc_id)).toEqual(['new', 'old']);
-    expect(payload.notifications[0]).toMatchObject({ doc_id: 'new', job_id: 'j2', file_name: 'new.pdf', read: false, url: null });
+    // The same items as the listeners build (CONTRACT §13.4).
+    expect(payload.notifications[0]).toEqual({ doc_id: 'new', job_id: 'j2', file_id: '', file_name: 'new.pdf', status: 'info', collection_id: 'c1', collection_name: '', function_name: '', timestamp: '2025-01-02T10:00:00.000Z', read: false, additional_info: '{}', info_message: '', message: 'new.pdf - info', url: '/edit_form/j2' });
     const msg = await s.next((e) => e.type === 'msg.sync');
-    expect(msg.payload).toMatchObject({ count: 1, messages: [{ doc_id: 'm1', message: 'hello' }] });
+    expect(msg.payload).toMatchObject({ count: 1, messages: [{ doc_id: 'm1', message: 'Document - info' }] });
     expect(msg.payload.messages as unknown[]).toHaveLength(1);
     expect(Object.keys((msg.payload.messages as Array<Record<string, unknown>>)[0]!)).not.toContain('read');
     s.close();
@@ -228,8 +236,8 @@ describe('realtime gateway across nodes', () => {
     expect(ack2).toEqual({ replayed: 12, complete: false });
     expect(fresh.of('notif.add').map((e) => (e.payload as { doc_id: string }).doc_id)).toEqual(Array.from({ length: 12 }, (_, i) => `n${i + 1}`));
 
-    // /ws too: ?last_event_id= replays.
-    const w = track(recordWs(b.url, { token: idToken(uid), last_event_id: last.event_id }));
+    // /ws too (with deltas=1, as the events are deltas): ?last_event_id= replays.
+    const w = track(recordWs(b.url, { token: idToken(uid), last_event_id: last.event_id, deltas: '1' }));
     await w.opened;
     await waitFor(() => w.frames.some((f) => f.type === 'replay.result'), 10000, 'ws replay result');
     expect(w.frames.filter((f) => f.type === 'notif.add').map((f) => (f.payload as { doc_id: string }).doc_id)).toEqual(['n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10', 'n11', 'n12']);

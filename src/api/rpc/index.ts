@@ -3,6 +3,9 @@
  * list is reachable; there is no reflection.
  */
 import type { RpcMethod } from './types.js';
+import chromaHeartbeatCollection from './methods/chroma.heartbeat_collection.js';
+import chromaRegisterCollectionUser from './methods/chroma.register_collection_user.js';
+import chromaUnregisterCollectionUser from './methods/chroma.unregister_collection_user.js';
 import listenersStartWorkflowListenerForJob from './methods/listeners.start_workflow_listener_for_job.js';
 import listenersStopWorkflowListenerForJob from './methods/listeners.stop_workflow_listener_for_job.js';
 import registryCheckListenerStatus from './methods/registry.check_listener_status.js';
@@ -32,6 +35,9 @@ import unifiedUpdateUserHeartbeat from './methods/unified.update_user_heartbeat.
 import unifiedUpdateUserService from './methods/unified.update_user_service.js';
 
 export const CATALOGUE: readonly RpcMethod[] = [
+  chromaHeartbeatCollection,
+  chromaRegisterCollectionUser,
+  chromaUnregisterCollectionUser,
   listenersStartWorkflowListenerForJob,
   listenersStopWorkflowListenerForJob,
   registryCheckListenerStatus,
@@ -60,6 +66,25 @@ export const CATALOGUE: readonly RpcMethod[] = [
   unifiedUpdateUserHeartbeat,
   unifiedUpdateUserService,
 ] as unknown as readonly RpcMethod[];
+
+/**
+ * Namespaces the original service also answered that live in other services now (CONTRACT §13.7):
+ * their methods are METHOD_NOT_FOUND with a message that says so (the CHROMA_VECTOR registry
+ * methods above excepted).
+ */
+export const FOREIGN_NAMESPACES: ReadonlyMap<string, string> = new Map([
+  ['CHROMA_VECTOR', 'CHROMA_VECTOR.* vector-store operations are served elsewhere (the Chroma/vector service), not by this service; only register_collection_user, heartbeat_collection and unregister_collection_user are here'],
+  ['FIREBASE_MANAGEMENT', 'FIREBASE_MANAGEMENT.* is served elsewhere (the Reflex backend calls Firebase directly), not by this service'],
+  ['FIREBASE_REALTIME', 'FIREBASE_REALTIME.* is served elsewhere (the Reflex backend calls the Realtime Database directly), not by this service'],
+]);
+
+/** The METHOD_NOT_FOUND message for an unknown method name. */
+export function unknownMethodMessage(method: string): string {
+  const name = method.slice(0, 128);
+  const ns = name.split('.', 1)[0] ?? '';
+  const elsewhere = FOREIGN_NAMESPACES.get(ns);
+  return elsewhere ? `unknown method "${name}": ${elsewhere}` : `unknown method "${name}"; see GET /rpc/methods`;
+}
 
 export function catalogueMap(methods: readonly RpcMethod[] = CATALOGUE): ReadonlyMap<string, RpcMethod> {
   const map = new Map<string, RpcMethod>();

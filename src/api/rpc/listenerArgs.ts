@@ -1,18 +1,19 @@
-import { invalidArgs } from '../../shared/errors.js';
 import { z } from 'zod';
 import { id, optionalId } from './types.js';
 
-/** Shared argument shape of the REGISTRY listener bookkeeping methods (CONTRACT §4). */
+/**
+ * Shared argument shape of the REGISTRY listener bookkeeping methods (CONTRACT §4, §13.3). A
+ * listener_type that is a well-formed word but not chat|notif|msg|workflow, and a chat listener
+ * without space_code/thread_key, are domain refusals answered by the service as the original did
+ * (`{success:false, error:…}` with ok:true); a wrongly typed argument is INVALID_ARGS.
+ */
 export const listenerArgs = {
   user_id: id('user_id'),
-  listener_type: z.enum(['chat', 'notif', 'msg', 'workflow'], { error: 'listener_type must be one of chat, notif, msg, workflow' }),
+  listener_type: z
+    .string({ error: (i) => (i.input === undefined ? 'listener_type is required' : 'listener_type must be a string') })
+    .min(1, 'listener_type must not be empty')
+    .max(32, 'listener_type must be at most 32 characters')
+    .regex(/^[A-Za-z0-9_]+$/, 'listener_type may contain only letters, digits and _'),
   space_code: optionalId('space_code'),
   thread_key: optionalId('thread_key'),
 };
-
-
-/** Chat listeners are per thread: they need both space_code and thread_key. */
-export function requireChatScope<T extends { listener_type: string; space_code: string | null; thread_key: string | null }>(a: T): T {
-  if (a.listener_type === 'chat' && (a.space_code === null || a.thread_key === null)) throw invalidArgs('space_code, thread_key: chat listeners need both');
-  return a;
-}

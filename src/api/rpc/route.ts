@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AppError, isDependencyError, toErrorBody, type ErrorCode } from '../../shared/errors.js';
+import { AppError, errorEnvelope, isDependencyError, okEnvelope, type ErrorCode } from '../../shared/errors.js';
 import type { ServiceDeps } from '../deps.js';
 import type { Logger } from '../../shared/logger.js';
 import { assertServiceToken } from '../auth.js';
@@ -9,6 +9,7 @@ import { bindArgs, describeIssues, describeMethod, isReadOnly } from './bind.js'
 import { Idempotency } from './idempotency.js';
 import { replyToProblem } from './replyTo.js';
 import type { RpcMethod } from './types.js';
+import { unknownMethodMessage } from './index.js';
 
 const Envelope = z.object({
   api_version: z.string({ error: 'api_version is required (string)' }).max(32),
@@ -40,8 +41,9 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-const ok = (data: unknown) => JSON.stringify({ ok: true, data: data === undefined ? null : data });
-const fail = (err: AppError) => JSON.stringify({ ok: false, error: toErrorBody(err) });
+// Every response carries ok, data and error (CONTRACT §13.1).
+const ok = (data: unknown) => JSON.stringify(okEnvelope(data));
+const fail = (err: AppError) => JSON.stringify(errorEnvelope(err));
 
 function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
   const ctrl = new AbortController();
@@ -76,7 +78,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
   const replyPrefixes = config.rpc.replyPrefixes;
   const catalogue = [...methods.values()].map(describeMethod);
 
-  app.get('/rpc/methods', async () => ({ ok: true, data: { api_version: config.rpc.apiVersion, methods: catalogue } }));
+  app.get('/rpc/methods', async () => okEnvelope({ api_version: config.rpc.apiVersion, methods: catalogue }));
 
   app.post('/rpc', {
     onRequest: async (req) => assertServiceToken(req.headers.authorization, config.serviceToken),
@@ -111,7 +113,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
           if (problem) throw new AppError('INVALID_REQUEST', problem);
         }
         const method = methods.get(env.method);
-        if (!method) throw new AppError('METHOD_NOT_FOUND', `unknown method "${env.method.slice(0, 128)}"; see GET /rpc/methods`);
+        if (!method) throw new AppError('METHOD_NOT_FOUND', unknownMethodMessage(env.method));
         metricName = method.name;
         const callerUserId = env.user_id ?? undefined;
         const args = bindArgs(method, env.args, env.kwargs, callerUserId);
@@ -148,7 +150,7 @@ export function registerRpcRoutes(app: FastifyInstance, deps: ServiceDeps, metho
 
         let text: string;
         let resultCode: ErrorCode | undefined;
-        const useIdemp = !config.rpc.idempDisable && !isReadOnly(method) && !disabled.has(method.name);
+        const useIdemp = !config.rpc.idempDisable && !isReadOnly(method) && !method.skipIdempotency && !disabled.has(method.name);
         if (useIdemp) {
           const fp = Idempotency.fingerprint([env.args, env.kwargs, env.user_id ?? null]);
           let outcome;

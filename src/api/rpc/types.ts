@@ -24,6 +24,12 @@ export interface RpcMethod<S extends z.ZodObject = z.ZodObject> {
   readonly readOnly?: boolean;
   /** Shape of a successful answer's `data`, for the OpenAPI document (documentation only, never enforced). */
   readonly result?: z.ZodType;
+  /**
+   * Writes that are idempotent by nature and whose replayed answer would be wrong (heartbeats,
+   * registrations the Reflex side repeats with a deterministic key, CONTRACT §13): they run every
+   * time, without the idempotency store.
+   */
+  readonly skipIdempotency?: boolean;
   handler(args: z.infer<S>, ctx: MethodContext): Promise<unknown>;
 }
 

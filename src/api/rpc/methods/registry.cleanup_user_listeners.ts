@@ -7,7 +7,7 @@ export default defineMethod({
   description: "Removes the user's listeners (all, or only the given types) and stops their watchers.",
   args: z.object({
     user_id: id('user_id'),
-    listener_types: z.array(z.enum(['chat', 'notif', 'msg', 'workflow'])).nullish().transform((v) => v ?? null),
+    listener_types: z.array(z.string().max(32, 'listener_types entries must be at most 32 characters')).max(16, 'listener_types: at most 16 entries').nullish().transform((v) => v ?? null),
   }),
   handler: (a, ctx) => listenerService(ctx.deps).cleanupUserListeners(a),
 });

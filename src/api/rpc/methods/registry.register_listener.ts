@@ -1,14 +1,11 @@
 import { z } from 'zod';
 import { defineMethod } from '../types.js';
 import { listenerService } from '../services.js';
-import { listenerArgs, requireChatScope } from '../listenerArgs.js';
+import { listenerArgs } from '../listenerArgs.js';
 
 export default defineMethod({
   name: 'REGISTRY.register_listener',
-  description: 'Registers a listener (Firestore listeners_active); chat and workflow start their watcher.',
+  description: 'Registers a listener (Firestore listeners_active); chat and workflow start their watcher. Refusals: {success:false, error:MISSING_REQUIRED_PARAM|INVALID_LISTENER_TYPE|LISTENER_ALREADY_EXISTS}.',
   args: z.object({ ...listenerArgs, mode: z.string().max(64).nullish().transform((v) => v ?? null) }),
-  handler: (a, ctx) => {
-    const args = requireChatScope(a); // argument errors before availability
-    return listenerService(ctx.deps).registerListener(args);
-  },
+  handler: (a, ctx) => listenerService(ctx.deps).registerListener(a),
 });

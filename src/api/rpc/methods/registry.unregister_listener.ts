@@ -1,14 +1,11 @@
 import { z } from 'zod';
 import { defineMethod } from '../types.js';
 import { listenerService } from '../services.js';
-import { listenerArgs, requireChatScope } from '../listenerArgs.js';
+import { listenerArgs } from '../listenerArgs.js';
 
 export default defineMethod({
   name: 'REGISTRY.unregister_listener',
   description: 'Removes a listener; stops its chat/workflow watcher when it was the last.',
   args: z.object(listenerArgs),
-  handler: (a, ctx) => {
-    const args = requireChatScope(a); // argument errors before availability
-    return listenerService(ctx.deps).unregisterListener(args);
-  },
+  handler: (a, ctx) => listenerService(ctx.deps).unregisterListener(a),
 });

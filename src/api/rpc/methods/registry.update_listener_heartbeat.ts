@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import { defineMethod } from '../types.js';
 import { listenerService } from '../services.js';
-import { listenerArgs, requireChatScope } from '../listenerArgs.js';
+import { listenerArgs } from '../listenerArgs.js';
 
 export default defineMethod({
   name: 'REGISTRY.update_listener_heartbeat',
-  description: 'Refreshes a listener heartbeat.',
+  description: 'Refreshes a listener heartbeat; false when the listener does not exist.',
+  // The Reflex side repeats this call with a deterministic idempotency key: a replay would renew nothing.
+  skipIdempotency: true,
   args: z.object(listenerArgs),
-  handler: (a, ctx) => {
-    const args = requireChatScope(a); // argument errors before availability
-    return listenerService(ctx.deps).updateListenerHeartbeat(args);
-  },
+  handler: (a, ctx) => listenerService(ctx.deps).updateListenerHeartbeat(a),
 });
