@@ -164,7 +164,7 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
 async function main() {
   const redis = await benchRedis();
   const fsPort = await freePort();
-  const firestore = child('fanout-firestore.ts', [String(fsPort)]);
+  const firestore = child('firestore-emulator.ts', [String(fsPort)]);
   await nextMessage(firestore, (m) => m.ready, 30000, 'firestore emulator');
   const pub = new Redis({ host: redis.host, port: redis.port, connectionName: 'bench:fanout-pub' });
   const results: VariantResult[] = [];

@@ -1,5 +1,5 @@
 /** Small shared bench utilities: a private redis-server, free ports, percentiles. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { freePort, waitForPort } from '../scripts/lib/net.js';
 import { tmpdir } from 'node:os';
@@ -74,4 +74,15 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** The Firestore emulator in its own process (bench/firestore-emulator.ts); host for FIRESTORE_EMULATOR_HOST. */
+export async function benchFirestoreProcess(): Promise<{ host: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = fork(fileURLToPath(new URL('./firestore-emulator.ts', import.meta.url)), [String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`firestore emulator exited ${code}`)));
+  });
+  return { host: `127.0.0.1:${port}`, stop: () => stopProcess(child, 'SIGTERM') };
 }

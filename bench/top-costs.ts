@@ -3,19 +3,28 @@
  * the top N functions by self time and by inclusive time (each with file:line), and self time per
  * package/source file group. Percentages are of the busy time (total minus `(idle)`).
  *
- *   npx tsx bench/top-costs.ts <file.cpuprofile | folder> [--top 15] [--json]
+ *   npx tsx bench/top-costs.ts <file.cpuprofile | folder> [--top 15] [--json] [--threads] [--all]
  *
+ * A folder's `*.threadN.cpuprofile` files (worker threads, e.g. tsx's loader) are left out unless --threads.
+ * When the profile's folder has a windows.json (written by the benches: the measured load windows,
+ * on the monotonic clock profiles are stamped with), only samples inside those windows count;
+ * --all counts the whole process (start-up included).
+ * Positions in TypeScript files are mapped back through the `<name>.sourcemaps.json` the profiled
+ * process wrote (tsx runs whitespace-minified JavaScript); others are as V8 saw them.
  * Inclusive time counts a function once per sample even when it recurses. Line numbers are 1-based.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { SourceMap, type SourceMapPayload } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { basename, dirname, join, relative } from 'node:path';
 
 interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[]; timeDeltas?: number[] }
 
 export interface CostRow { fn: string; where: string; ms: number; pct: number }
-export interface Costs { file: string; total_ms: number; idle_ms: number; busy_ms: number; samples: number; self: CostRow[]; inclusive: CostRow[]; groups: Array<{ group: string; ms: number; pct: number }> }
+export interface Costs { file: string; window: string; total_ms: number; idle_ms: number; busy_ms: number; samples: number; self: CostRow[]; inclusive: CostRow[]; groups: Array<{ group: string; ms: number; pct: number }> }
 
 const META = new Set(['(root)', '(program)', '(idle)', '(garbage collector)']);
 const cwd = process.cwd();
@@ -42,8 +51,41 @@ function groupOf(url: string, fn: string): string {
   return parts.length > 2 ? `${parts[0]}/${parts[1]}` : p;
 }
 
-export function analyse(file: string, top = 15): Costs {
+/** The measured windows recorded for a profile file by its bench (see bench/profile.ts markWindow). */
+function windowsFor(file: string): Array<[number, number]> | undefined {
+  const wf = join(dirname(file), 'windows.json');
+  if (!existsSync(wf)) return undefined;
+  const all = JSON.parse(readFileSync(wf, 'utf8')) as Record<string, Array<[number, number]>>;
+  const name = basename(file).replace(/\.cpuprofile$/, '').replace(/\.(thread|pid)\d+.*$/, '');
+  return Object.hasOwn(all, name) ? all[name] : undefined;
+}
+
+/**
+ * Maps compiled positions back to TypeScript lines with the source maps the profiled process wrote
+ * (`<name>.sourcemaps.json`, see bench/profile-preload.mjs); positions stay as compiled without it.
+ */
+function sourceMapper(file: string): (f: CallFrame) => string | undefined {
+  const base = basename(file).replace(/\.cpuprofile$/, '').replace(/\.thread\d+.*$/, '');
+  const mf = join(dirname(file), `${base}.sourcemaps.json`);
+  if (!existsSync(mf)) return () => undefined;
+  const payloads = JSON.parse(readFileSync(mf, 'utf8')) as Record<string, SourceMapPayload>;
+  const cache = new Map<string, SourceMap | undefined>();
+  return (f) => {
+    if (!Object.hasOwn(payloads, f.url)) return undefined;
+    let sm = cache.get(f.url);
+    if (!cache.has(f.url)) cache.set(f.url, (sm = new SourceMap(payloads[f.url]!)));
+    const e = sm?.findEntry(f.lineNumber, f.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
+    if (!e?.originalSource || e.originalLine === undefined) return undefined;
+    const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : e.originalSource;
+    return `${shortUrl(src)}:${e.originalLine + 1}`;
+  };
+}
+
+export function analyse(file: string, top = 15, whole = false): Costs {
+  const mapped = sourceMapper(file);
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const windows = whole ? undefined : windowsFor(file);
+  const inWindow = (t: number) => !windows || windows.some(([a, b]) => t >= a && t <= b);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of prof.nodes) byId.set(n.id, n);
@@ -54,14 +96,17 @@ export function analyse(file: string, top = 15): Costs {
   const nodeSelf = new Map<number, number>();
   let t = prof.startTime;
   const stamps = samples.map((_, i) => (t += deltas[i] ?? 0));
+  let counted = 0;
   for (let i = 0; i < samples.length; i++) {
+    if (!inWindow(stamps[i]!)) continue;
+    counted++;
     const dur = ((i + 1 < samples.length ? stamps[i + 1]! : prof.endTime) - stamps[i]!) / 1000;
     if (dur > 0) nodeSelf.set(samples[i]!, (nodeSelf.get(samples[i]!) ?? 0) + dur);
   }
   const keyOf = (n: ProfileNode) => {
     const f = n.callFrame;
     const fn = f.functionName || '(anonymous)';
-    const where = f.url ? `${shortUrl(f.url)}:${f.lineNumber + 1}:${f.columnNumber + 1}` : '';
+    const where = f.url ? (mapped(f) ?? `${shortUrl(f.url)}:${f.lineNumber + 1}:${f.columnNumber + 1}`) : '';
     return { key: `${fn}\u0000${where}`, fn, where, group: groupOf(f.url, fn) };
   };
   const self = new Map<string, number>();
@@ -97,10 +142,11 @@ export function analyse(file: string, top = 15): Costs {
       });
   return {
     file,
+    window: windows ? `measured load only: ${windows.length} window(s), ${Math.round(windows.reduce((a, [x, y]) => a + (y - x), 0) / 1000)} ms` : 'whole process',
     total_ms: Math.round(total),
     idle_ms: Math.round(idle),
     busy_ms: Math.round(busy),
-    samples: samples.length,
+    samples: counted,
     self: rows(self, true),
     inclusive: rows(incl, true),
     groups: [...groups]
@@ -113,7 +159,7 @@ export function analyse(file: string, top = 15): Costs {
 
 function print(c: Costs): void {
   console.log(`\n## ${basename(c.file)}  (${c.file})`);
-  console.log(`samples ${c.samples}, total ${c.total_ms} ms, idle ${c.idle_ms} ms, busy ${c.busy_ms} ms (percentages are of busy time)\n`);
+  console.log(`${c.window}; samples ${c.samples}, total ${c.total_ms} ms, idle ${c.idle_ms} ms, busy ${c.busy_ms} ms (percentages are of busy time)\n`);
   const table = (title: string, rows: CostRow[]) => {
     console.log(`| ${title} | ms | % busy | where |`);
     console.log('|---|---|---|---|');
@@ -133,18 +179,19 @@ function main(): void {
   const top = topIdx >= 0 ? Number(args[topIdx + 1]) : 15;
   if (!Number.isInteger(top) || top < 1) throw new Error('--top needs a positive integer');
   const json = args.includes('--json');
+  const threads = args.includes('--threads');
   const paths = args.filter((a, i) => !a.startsWith('--') && !(topIdx >= 0 && i === topIdx + 1));
   if (paths.length === 0) {
-    console.error('usage: npx tsx bench/top-costs.ts <file.cpuprofile | folder>... [--top N] [--json]');
+    console.error('usage: npx tsx bench/top-costs.ts <file.cpuprofile | folder>... [--top N] [--json] [--threads] [--all]');
     process.exit(2);
   }
   const files = paths.flatMap((p) =>
     statSync(p).isDirectory()
-      ? readdirSync(p).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => join(p, f))
+      ? readdirSync(p).filter((f) => f.endsWith('.cpuprofile') && (threads || !/\.thread\d+\./.test(f))).sort().map((f) => join(p, f))
       : [p],
   );
   if (files.length === 0) throw new Error(`no .cpuprofile in ${paths.join(', ')}`);
-  const out = files.map((f) => analyse(f, top));
+  const out = files.map((f) => analyse(f, top, args.includes('--all')));
   if (json) console.log(JSON.stringify(out, null, 2));
   else out.forEach(print);
 }
