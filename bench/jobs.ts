@@ -288,7 +288,9 @@ async function main() {
         const w = await jobsChild(['bare-worker', String(workers), qname], name, env);
         const conn = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: null });
         const q = new Queue(qname, { connection: conn, prefix: config.queuePrefix });
-        const qe = new QueueEvents(qname, { connection: { host: redis.host, port: redis.port }, prefix: config.queuePrefix });
+        // From the start of the (just flushed) event stream: with '$' the events written before its
+        // first blocking read would be lost, and the first completions can come before it.
+        const qe = new QueueEvents(qname, { connection: { host: redis.host, port: redis.port }, prefix: config.queuePrefix, lastEventId: '0-0' });
         await qe.waitUntilReady();
         const sent = new Map<string, number>();
         const lat: number[] = [];
