@@ -81,8 +81,8 @@ async function jobsChild(args: string[], profileName: string, env: Record<string
 async function startOriginal(dir: string, redisPort: number): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
   const env = { ...process.env, BASE_REDIS_PORT: String(redisPort), PYTHONDONTWRITEBYTECODE: '1' };
-  const api = spawn(PYTHON, ['-m', 'uvicorn', 'original_jobs:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--log-level', 'warning', '--no-access-log'], { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
-  const worker = spawn(PYTHON, ['-m', 'celery', '-A', 'original_jobs.celery_app', 'worker', '-c', String(ORIGINAL_CONCURRENCY), '--loglevel=warning', '--without-gossip', '--without-mingle', '--without-heartbeat'], { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  const api = spawn(PYTHON, ['-m', 'uvicorn', 'original_jobs:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--log-level', 'warning', '--no-access-log'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const worker = spawn(PYTHON, ['-m', 'celery', '-A', 'original_jobs.celery_app', 'worker', '-c', String(ORIGINAL_CONCURRENCY), '--loglevel=warning', '--without-gossip', '--without-mingle', '--without-heartbeat'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
   for (const c of [api, worker]) started.add(c);
   const died = new Promise<never>((_, reject) => api.once('exit', (code) => reject(new Error(`original_jobs uvicorn exited ${code}`))));
   await Promise.race([waitPort(port, 30000), died]);

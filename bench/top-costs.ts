@@ -1,7 +1,7 @@
 /**
  * Top costs of a V8 CPU profile (`node --cpu-prof`, e.g. from a bench run with `--profile`):
- * the top N functions by self time and by inclusive time (each with file:line), and self time per
- * package/source file group. Percentages are of the busy time (total minus `(idle)`).
+ * the top N functions by self time and by inclusive time (each with file:line), the top inclusive
+ * among this repo's own functions, and self time per package/source folder. Percentages are of the busy time (total minus `(idle)`).
  *
  *   npx tsx bench/top-costs.ts <file.cpuprofile | folder> [--top 15] [--json] [--threads] [--all]
  *
@@ -24,7 +24,7 @@ interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[]; timeDeltas?: number[] }
 
 export interface CostRow { fn: string; where: string; ms: number; pct: number }
-export interface Costs { file: string; window: string; total_ms: number; idle_ms: number; busy_ms: number; samples: number; self: CostRow[]; inclusive: CostRow[]; groups: Array<{ group: string; ms: number; pct: number }> }
+export interface Costs { file: string; window: string; total_ms: number; idle_ms: number; busy_ms: number; samples: number; self: CostRow[]; inclusive: CostRow[]; own: CostRow[]; groups: Array<{ group: string; ms: number; pct: number }> }
 
 const META = new Set(['(root)', '(program)', '(idle)', '(garbage collector)']);
 const cwd = process.cwd();
@@ -131,9 +131,10 @@ export function analyse(file: string, top = 15, whole = false): Costs {
     }
   }
   const busy = Math.max(1e-9, total - idle);
-  const rows = (m: Map<string, number>, skipMeta: boolean): CostRow[] =>
+  const ownCode = (k: string) => /\u0000(src|bench|scripts)\//.test(k);
+  const rows = (m: Map<string, number>, skipMeta: boolean, only?: (k: string) => boolean): CostRow[] =>
     [...m]
-      .filter(([k]) => !(skipMeta && k.startsWith('(idle)')))
+      .filter(([k]) => !(skipMeta && k.startsWith('(idle)')) && (!only || only(k)))
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, ms]) => {
@@ -149,6 +150,7 @@ export function analyse(file: string, top = 15, whole = false): Costs {
     samples: counted,
     self: rows(self, true),
     inclusive: rows(incl, true),
+    own: rows(incl, true, ownCode),
     groups: [...groups]
       .filter(([g]) => g !== '(idle)')
       .sort((a, b) => b[1] - a[1])
@@ -168,6 +170,7 @@ function print(c: Costs): void {
   };
   table('top self', c.self);
   table('top inclusive', c.inclusive);
+  table("top inclusive, this repo's code (src/, bench/, scripts/)", c.own);
   console.log('| self time by package / folder | ms | % busy |');
   console.log('|---|---|---|');
   for (const g of c.groups) console.log(`| ${g.group} | ${g.ms} | ${g.pct} |`);
