@@ -97,10 +97,11 @@ const stopChild = async (c: ChildProcess, graceMs = 10000) => {
   if (c.exitCode === null) c.kill('SIGKILL');
 };
 
-interface RateResult { rate: number; published: number; received: number; p50_ms: number; p99_ms: number; max_ms: number }
+/** received: this phase's events, each counted once; late_from_earlier: an earlier rate's events arriving during this one. */
+interface RateResult { rate: number; published: number; received: number; duplicates: number; late_from_earlier: number; p50_ms: number; p99_ms: number; max_ms: number }
 interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; settle_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
 
-async function publishAt(pub: Redis, rate: number, seconds: number): Promise<number> {
+async function publishAt(pub: Redis, rate: number, seconds: number, phase: number): Promise<number> {
   const tickMs = 10;
   const perTick = rate / (1000 / tickMs);
   const startT = performance.now();
@@ -113,7 +114,7 @@ async function publishAt(pub: Redis, rate: number, seconds: number): Promise<num
       const p = pub.pipeline();
       for (let i = 0; i < owed; i++) {
         const uid = `bu${Math.floor(Math.random() * SOCKETS)}`;
-        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i });
+        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i, ph: phase });
         p.publish(`user:${uid}`, JSON.stringify(env));
       }
       sent += owed;
@@ -154,27 +155,31 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
   server.send({ cmd: 'mem' });
   const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
   const rates: RateResult[] = [];
-  for (const rate of RATES) {
-    await Promise.all(clients.map((c) => (c.send({ cmd: 'reset' }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
+  for (const [phase, rate] of RATES.entries()) {
+    await Promise.all(clients.map((c) => (c.send({ cmd: 'reset', phase }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
     const from = monoUs();
-    const published = await publishAt(pub, rate, SECONDS);
+    const published = await publishAt(pub, rate, SECONDS, phase);
     // Drain: until every client's count stops growing (bounded).
     // Drain: until everything arrived, or nothing new for 2 s (bounded to 20 s).
     let lat: number[] = [];
+    let stale = 0;
+    let duplicates = 0;
     let prev = -1;
     let still = 0;
     for (let i = 0; i < 80 && still < 8; i++) {
       await new Promise((r) => setTimeout(r, 250));
-      const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[] }>(c, (m) => m.latencies, 20000, 'report'))));
+      const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[]; stale: number; duplicates: number }>(c, (m) => m.latencies, 20000, 'report'))));
       lat = reports.flatMap((r) => r.latencies);
+      stale = reports.reduce((a, r) => a + r.stale, 0);
+      duplicates = reports.reduce((a, r) => a + r.duplicates, 0);
       if (lat.length >= published) break;
       still = lat.length === prev ? still + 1 : 0;
       prev = lat.length;
     }
-    markWindow('fanout', profileName, from, monoUs());
+    markWindow('fanout', profileName, from, monoUs(), `${rate}`);
     lat.sort((a, b) => a - b);
-    rates.push({ rate, published, received: lat.length, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1) ?? NaN) });
-    console.error(`${variant} @ ${rate}/s: published ${published}, received ${lat.length}, p50 ${round(percentile(lat, 50))} ms, p99 ${round(percentile(lat, 99))} ms, max ${round(lat.at(-1) ?? NaN)} ms`);
+    rates.push({ rate, published, received: lat.length, duplicates, late_from_earlier: stale, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1) ?? NaN) });
+    console.error(`${variant} @ ${rate}/s: published ${published}, received ${lat.length} (duplicates ${duplicates}, late from the previous rate ${stale}), p50 ${round(percentile(lat, 50))} ms, p99 ${round(percentile(lat, 99))} ms, max ${round(lat.at(-1) ?? NaN)} ms`);
   }
   await Promise.all(clients.map((c) => stopChild(c)));
   // A profiled server writes its profile as it exits: give its shutdown time before SIGKILL.
@@ -225,11 +230,11 @@ async function main() {
   const summary = { sockets: SOCKETS, client_processes: PROCS, seconds_per_rate: SECONDS, rates: RATES, results, ratios_vs_own_baseline: ratios };
   console.log(JSON.stringify(summary, null, 2));
   console.log(`\n${SOCKETS} sockets (${PROCS} client processes), ${SECONDS} s per rate, node ${process.version}\n`);
-  console.log('| variant | connected | rate (ev/s) | received/published | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| variant | connected | rate (ev/s) | received/published | duplicates | late from previous rate | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results)
     for (const x of r.rates)
-      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
+      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.duplicates} | ${x.late_from_earlier} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
   console.log('\n| variant ÷ its baseline | rate (ev/s) | p50 | p99 | RSS per socket | heap per socket |');
   console.log('|---|---|---|---|---|---|');
   for (const q of ratios)

@@ -72,13 +72,13 @@ export const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 /**
  * Records that `name`'s profile was under measured load from `fromUs` to `toUs` (monoUs): top-costs
  * then counts only those samples, leaving out start-up (module loading through tsx) and idle waits.
- * A name may get several windows (e.g. one per load level).
+ * A name may get several windows, each with a label (e.g. the event rate; top-costs --label picks one).
  */
-export function markWindow(bench: string, name: string, fromUs: number, toUs: number): void {
+export function markWindow(bench: string, name: string, fromUs: number, toUs: number, label = ''): void {
   if (!profiling) return;
   const file = join(profileDir(bench), 'windows.json');
-  const all = (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {}) as Record<string, Array<[number, number]>>;
-  (all[safeName(name)] ??= []).push([fromUs, toUs]);
+  const all = (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {}) as Record<string, Array<[number, number, string]>>;
+  (all[safeName(name)] ??= []).push([fromUs, toUs, label]);
   writeFileSync(file, JSON.stringify(all, null, 1));
 }
 

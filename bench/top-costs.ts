@@ -3,11 +3,12 @@
  * the top N functions by self time and by inclusive time (each with file:line), the top inclusive
  * among this repo's own functions, and self time per package/source folder. Percentages are of the busy time (total minus `(idle)`).
  *
- *   npx tsx bench/top-costs.ts <file.cpuprofile | folder> [--top 15] [--json] [--threads] [--all]
+ *   npx tsx bench/top-costs.ts <file.cpuprofile | folder> [--top 15] [--json] [--threads] [--all] [--label L]
  *
  * A folder's `*.threadN.cpuprofile` files (worker threads, e.g. tsx's loader) are left out unless --threads.
  * When the profile's folder has a windows.json (written by the benches: the measured load windows,
  * on the monotonic clock profiles are stamped with), only samples inside those windows count;
+ * --label L keeps only the windows with that label (bench:fanout labels them with the event rate);
  * --all counts the whole process (start-up included).
  * Positions in TypeScript files are mapped back through the `<name>.sourcemaps.json` the profiled
  * process wrote (tsx runs whitespace-minified JavaScript); others are as V8 saw them.
@@ -52,12 +53,15 @@ function groupOf(url: string, fn: string): string {
 }
 
 /** The measured windows recorded for a profile file by its bench (see bench/profile.ts markWindow). */
-function windowsFor(file: string): Array<[number, number]> | undefined {
+function windowsFor(file: string, label: string | undefined): Array<[number, number, string?]> | undefined {
   const wf = join(dirname(file), 'windows.json');
   if (!existsSync(wf)) return undefined;
-  const all = JSON.parse(readFileSync(wf, 'utf8')) as Record<string, Array<[number, number]>>;
+  const all = JSON.parse(readFileSync(wf, 'utf8')) as Record<string, Array<[number, number, string?]>>;
   const name = basename(file).replace(/\.cpuprofile$/, '').replace(/\.(thread|pid)\d+.*$/, '');
-  return Object.hasOwn(all, name) ? all[name] : undefined;
+  if (!Object.hasOwn(all, name)) return undefined;
+  const ws = all[name]!.filter((w) => label === undefined || w[2] === label);
+  if (ws.length === 0) throw new Error(`${file}: no measured window labelled ${label} (labels: ${all[name]!.map((w) => w[2] ?? '').join(', ')})`);
+  return ws;
 }
 
 /**
@@ -81,10 +85,10 @@ function sourceMapper(file: string): (f: CallFrame) => string | undefined {
   };
 }
 
-export function analyse(file: string, top = 15, whole = false): Costs {
+export function analyse(file: string, top = 15, whole = false, label?: string): Costs {
   const mapped = sourceMapper(file);
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const windows = whole ? undefined : windowsFor(file);
+  const windows = whole ? undefined : windowsFor(file, label);
   const inWindow = (t: number) => !windows || windows.some(([a, b]) => t >= a && t <= b);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -143,7 +147,7 @@ export function analyse(file: string, top = 15, whole = false): Costs {
       });
   return {
     file,
-    window: windows ? `measured load only: ${windows.length} window(s), ${Math.round(windows.reduce((a, [x, y]) => a + (y - x), 0) / 1000)} ms` : 'whole process',
+    window: windows ? `measured load only: ${windows.length} window(s)${label !== undefined ? ` labelled ${label}` : ''}, ${Math.round(windows.reduce((a, [x, y]) => a + (y - x), 0) / 1000)} ms` : 'whole process',
     total_ms: Math.round(total),
     idle_ms: Math.round(idle),
     busy_ms: Math.round(busy),
@@ -177,15 +181,21 @@ function print(c: Costs): void {
 }
 
 function main(): void {
+  // Piped into `head`: stop quietly when the reader goes away.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const args = process.argv.slice(2);
   const topIdx = args.indexOf('--top');
   const top = topIdx >= 0 ? Number(args[topIdx + 1]) : 15;
   if (!Number.isInteger(top) || top < 1) throw new Error('--top needs a positive integer');
   const json = args.includes('--json');
   const threads = args.includes('--threads');
-  const paths = args.filter((a, i) => !a.startsWith('--') && !(topIdx >= 0 && i === topIdx + 1));
+  const valueOf = new Set([args.indexOf('--top'), args.indexOf('--label')].filter((i) => i >= 0).map((i) => i + 1));
+  const paths = args.filter((a, i) => !a.startsWith('--') && !valueOf.has(i));
   if (paths.length === 0) {
-    console.error('usage: npx tsx bench/top-costs.ts <file.cpuprofile | folder>... [--top N] [--json] [--threads] [--all]');
+    console.error('usage: npx tsx bench/top-costs.ts <file.cpuprofile | folder>... [--top N] [--json] [--threads] [--all] [--label L]');
     process.exit(2);
   }
   const files = paths.flatMap((p) =>
@@ -194,7 +204,10 @@ function main(): void {
       : [p],
   );
   if (files.length === 0) throw new Error(`no .cpuprofile in ${paths.join(', ')}`);
-  const out = files.map((f) => analyse(f, top, args.includes('--all')));
+  const labelIdx = args.indexOf('--label');
+  const label = labelIdx >= 0 ? args[labelIdx + 1] : undefined;
+  if (labelIdx >= 0 && !label) throw new Error('--label needs a value');
+  const out = files.map((f) => analyse(f, top, args.includes('--all'), label));
   if (json) console.log(JSON.stringify(out, null, 2));
   else out.forEach(print);
 }
