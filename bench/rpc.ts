@@ -136,7 +136,17 @@ async function main() {
         continue;
       }
       await admin.flushall();
-      const { port, child } = mode === 'original' ? await startOriginal(baselines.dir, redis.port) : await startNode(mode, redis.port, firestore?.host ?? '');
+      let started: { port: number; child: ChildProcess };
+      try {
+        started = mode === 'original' ? await startOriginal(baselines.dir, redis.port) : await startNode(mode, redis.port, firestore?.host ?? '');
+      } catch (err) {
+        // The original's stack is outside this repo: a start failure skips its row, not the run.
+        if (mode !== 'original') throw err;
+        results.push({ mode, what, skipped: `did not start: ${(err as Error).message}` });
+        process.stderr.write(`original: skipped (${(err as Error).message})\n`);
+        continue;
+      }
+      const { port, child } = started;
       try {
         await load(port, path, WARMUP, false);
         const from = monoUs();
