@@ -6,6 +6,7 @@
  *   npm run bench:rpc                          (BENCH_SECONDS=8 BENCH_WARMUP_SECONDS=2 BENCH_CONCURRENCY=32)
  *   npm run bench:rpc -- --profile             (or PROFILE=1: each Node server under --cpu-prof)
  *   BENCH_RPC_TARGETS=bare,rpc,original        (a subset, in that order)
+ *   BENCH_ROUNDS=3                             (every target 3 times, interleaved; the median round is shown with the range)
  *
  * One fresh redis-server (private port) serves every target, flushed between them; the Firestore
  * emulator (presence writes of the rpc modes) runs in a process of its own. Each server runs
@@ -25,6 +26,9 @@ import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+/** Rounds over every target, interleaved (a busy machine drifts between targets); rows show the median round. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('BENCH_ROUNDS must be a positive integer');
 const TOKEN = 'bench-token-0123456789';
 
 const TARGETS = {
@@ -110,7 +114,7 @@ async function load(port: number, path: string, seconds: number, record: boolean
   return { requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }
 
-interface Row { mode: Target; what: string; requests?: number; rps?: number; p50?: number; p99?: number; errors?: number; skipped?: string }
+interface Row { mode: Target; what: string; requests?: number; rps?: number; p50?: number; p99?: number; errors?: number; skipped?: string; rounds?: number[] }
 
 async function main() {
   const wanted = (process.env.BENCH_RPC_TARGETS ?? 'bare,bare-idemp,rpc-nopresence,rpc,original').split(',').map((s) => s.trim()).filter(Boolean);
@@ -126,12 +130,13 @@ async function main() {
   // The rpc modes' Firestore presence writes go to the emulator in a process of its own (its CPU is not the server's).
   const firestore = wanted.some((t) => t.startsWith('rpc')) ? await benchFirestoreProcess() : undefined;
   const admin = new Redis({ host: redis.host, port: redis.port, lazyConnect: false });
-  const results: Row[] = [];
+  const perRound: Row[] = [];
   try {
-    for (const mode of wanted as Target[]) {
+    for (let round_ = 0; round_ < ROUNDS; round_++) for (const mode of wanted as Target[]) {
+      if (perRound.some((r) => r.mode === mode && r.skipped)) continue;
       const { path, what } = TARGETS[mode];
       if (mode === 'original' && originalProblem) {
-        results.push({ mode, what, skipped: originalProblem });
+        perRound.push({ mode, what, skipped: originalProblem });
         process.stderr.write(`original: skipped (${originalProblem})\n`);
         continue;
       }
@@ -142,7 +147,7 @@ async function main() {
       } catch (err) {
         // The original's stack is outside this repo: a start failure skips its row, not the run.
         if (mode !== 'original') throw err;
-        results.push({ mode, what, skipped: `did not start: ${(err as Error).message}` });
+        perRound.push({ mode, what, skipped: `did not start: ${(err as Error).message}` });
         process.stderr.write(`original: skipped (${(err as Error).message})\n`);
         continue;
       }
@@ -152,8 +157,8 @@ async function main() {
         const from = monoUs();
         const r = await load(port, path, SECONDS, true);
         markWindow('rpc', `rpc-${mode}`, from, monoUs());
-        results.push({ mode, what, ...r });
-        process.stderr.write(`${mode}: ${round(r.rps, 0)} req/s p50 ${round(r.p50)} ms p99 ${round(r.p99)} ms errors ${r.errors}\n`);
+        perRound.push({ mode, what, ...r });
+        process.stderr.write(`${ROUNDS > 1 ? `round ${round_ + 1} ` : ''}${mode}: ${round(r.rps, 0)} req/s p50 ${round(r.p50)} ms p99 ${round(r.p99)} ms errors ${r.errors}\n`);
       } finally {
         await stopProcess(child, mode === 'original' ? 'SIGTERM' : 'SIGINT');
       }
@@ -163,19 +168,27 @@ async function main() {
     await firestore?.stop();
     await redis.stop();
   }
+  // One row per target: its median round (by req/s), with every round's req/s kept for the range.
+  const results: Row[] = (wanted as Target[]).map((m) => {
+    const rows = perRound.filter((r) => r.mode === m);
+    const ok = rows.filter((r) => r.rps !== undefined).sort((a, b) => a.rps! - b.rps!);
+    if (ok.length === 0) return rows[0] ?? { mode: m, what: TARGETS[m].what, skipped: 'not run' };
+    return { ...ok[Math.floor((ok.length - 1) / 2)]!, rounds: ok.map((r) => r.rps!) };
+  });
   const measured = (m: Target) => results.find((r) => r.mode === m && r.rps !== undefined);
   const bare = measured('bare');
   const orig = measured('original');
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${round(a / b, 2)}x` : '-');
-  console.log(`\nREGISTRY.register_user, concurrency ${CONCURRENCY}, ${SECONDS} s per target after ${WARMUP} s warm-up, node ${process.version}, one redis-server\n`);
-  console.log('| target | req/s | req/s ÷ bare route | req/s ÷ original | p50 ms | p99 ms | p99 ÷ original p99 | errors |');
+  console.log(`\nREGISTRY.register_user, concurrency ${CONCURRENCY}, ${SECONDS} s per target after ${WARMUP} s warm-up, ${ROUNDS} round(s), node ${process.version}, one redis-server\n`);
+  console.log(`| target | req/s${ROUNDS > 1 ? ' (median round; range)' : ''} | req/s ÷ bare route | req/s ÷ original | p50 ms | p99 ms | p99 ÷ original p99 | errors |`);
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     if (r.skipped) {
       console.log(`| ${r.what} | skipped: ${r.skipped} | | | | | | |`);
       continue;
     }
-    console.log(`| ${r.what} | ${round(r.rps!, 0)} | ${ratio(r.rps, bare?.rps)} | ${ratio(r.rps, orig?.rps)} | ${round(r.p50!)} | ${round(r.p99!)} | ${ratio(r.p99, orig?.p99)} | ${r.errors} |`);
+    const range = r.rounds && r.rounds.length > 1 ? ` (${round(r.rounds[0]!, 0)}–${round(r.rounds.at(-1)!, 0)})` : '';
+    console.log(`| ${r.what} | ${round(r.rps!, 0)}${range} | ${ratio(r.rps, bare?.rps)} | ${ratio(r.rps, orig?.rps)} | ${round(r.p50!)} | ${round(r.p99!)} | ${ratio(r.p99, orig?.p99)} | ${r.errors} |`);
   }
   console.log('');
   for (const m of ['rpc', 'rpc-nopresence'] as const) {
