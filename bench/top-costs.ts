@@ -88,7 +88,8 @@ function sourceMapper(file: string): (f: CallFrame) => string | undefined {
 export function analyse(file: string, top = 15, whole = false, label?: string): Costs {
   const mapped = sourceMapper(file);
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const windows = whole ? undefined : windowsFor(file, label);
+  // Only the windows this process lived through (a bench restarting a server writes several profiles under one name).
+  const windows = whole ? undefined : windowsFor(file, label)?.filter(([a, b]) => b >= prof.startTime && a <= prof.endTime);
   const inWindow = (t: number) => !windows || windows.some(([a, b]) => t >= a && t <= b);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
