@@ -12,13 +12,25 @@ const start = Number(startS);
 const count = Number(countS);
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 let latencies: number[] = [];
+// Each rate is a phase: events carry its number (`ph`) and a sequence number (`n`), so an event of
+// an earlier phase arriving late is counted as stale, not as delivered, and a duplicate is seen.
+let phase = -1;
+let seen = new Set<number>();
+let stale = 0;
+let duplicates = 0;
 let connectedN = 0;
 let failed = 0;
 const closers: Array<() => void> = [];
 
-function onEnvelope(e: { payload?: { t?: number } }) {
-  const t = e.payload?.t;
-  if (typeof t === 'number') latencies.push(nowMs() - t);
+function onEnvelope(e: { payload?: { t?: number; n?: number; ph?: number } }) {
+  const { t, n, ph } = e.payload ?? {};
+  if (typeof t !== 'number' || typeof n !== 'number') return;
+  if (ph !== phase) stale++;
+  else if (seen.has(n)) duplicates++;
+  else {
+    seen.add(n);
+    latencies.push(nowMs() - t);
+  }
 }
 
 function connectOne(i: number): Promise<void> {
@@ -40,7 +52,7 @@ function connectOne(i: number): Promise<void> {
       // 'ws': the bare baseline server; 'gws': the gateway's own /ws endpoint (service token + uid).
       const headers = kind === 'gws' ? { authorization: `Bearer ${token}` } : undefined;
       const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?uid=${uid}`, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
-      ws.on('message', (d) => onEnvelope(JSON.parse(String(d)) as { payload?: { t?: number } }));
+      ws.on('message', (d) => onEnvelope(JSON.parse(String(d)) as { payload?: { t?: number; n?: number; ph?: number } }));
       ws.once('open', () => {
         connectedN++;
         resolve();
@@ -62,12 +74,15 @@ await Promise.all(
   }),
 );
 process.send?.({ connected: connectedN, failed });
-process.on('message', (m: { cmd: string }) => {
+process.on('message', (m: { cmd: string; phase?: number }) => {
   if (m.cmd === 'reset') {
     latencies = [];
+    phase = m.phase ?? -1;
+    seen = new Set();
+    stale = duplicates = 0;
     process.send?.({ reset: true });
   } else if (m.cmd === 'report') {
-    process.send?.({ latencies });
+    process.send?.({ latencies, stale, duplicates });
   } else if (m.cmd === 'stop') {
     for (const c of closers) c();
     setTimeout(() => process.exit(0), 200).unref();

@@ -1,12 +1,20 @@
 /**
- * bench/fanout server process: either the real gateway (createCore + buildApi + attachGateway) or a
- * bare `ws` server with the same delivery model (one SUBSCRIBE per connected uid, raw text frames).
- * Driven by the parent over IPC: {cmd:'mem'} → memory after GC, {cmd:'stop'}.
- * Usage (by bench/fanout.ts): tsx --expose-gc bench/fanout-server.ts <gateway|ws> <redisHost> <redisPort> [firestoreHost]
+ * bench/fanout server process, one of:
+ *  - gateway: the real gateway (createCore + buildApi + attachGateway), socket.io and /ws;
+ *  - ws:      a bare `ws` server with the same delivery model (one SUBSCRIBE per connected uid, raw
+ *             text frames);
+ *  - sio:     a bare socket.io server with the Redis adapter (@socket.io/redis-adapter, as the
+ *             gateway uses it): each socket joins room `user:{uid}` (uid from the handshake's auth),
+ *             one SUBSCRIBE per connected uid, and each published event goes out with
+ *             `io.to('user:{uid}').emit('event', envelope)`, the way a plain socket.io app does it.
+ * Driven by the parent over IPC: {cmd:'mem'} → memory after GC, {cmd:'attaching'}, {cmd:'stop'}.
+ * Usage (by bench/fanout.ts): tsx --expose-gc bench/fanout-server.ts <gateway|ws|sio> <redisHost> <redisPort> [firestoreHost]
  */
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Server as SocketIoServer } from 'socket.io';
 
 const [kind, redisHost, redisPort, firestoreHost] = process.argv.slice(2) as [string, string, string, string | undefined];
 export const BENCH_TOKEN = 'bench-service-token-0123456789abcdef';
@@ -88,7 +96,53 @@ async function startBareWs(): Promise<{ port: number; attaching(): number; stop(
   };
 }
 
-const started = await (kind === 'gateway' ? startGateway() : startBareWs());
+async function startBareSocketIo(): Promise<{ port: number; attaching(): number; stop(): Promise<void> }> {
+  const opts = { host: redisHost, port: Number(redisPort) };
+  const adapterPub = new Redis({ ...opts, connectionName: 'bench:bare-sio-adapter-pub' });
+  const adapterSub = new Redis({ ...opts, connectionName: 'bench:bare-sio-adapter-sub' });
+  const sub = new Redis({ ...opts, connectionName: 'bench:bare-sio-sub' });
+  for (const c of [adapterPub, adapterSub, sub]) c.on('error', () => undefined);
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  const io = new SocketIoServer(server, { serveClient: false });
+  io.adapter(createAdapter(adapterPub, adapterSub));
+  const members = new Map<string, number>();
+  sub.on('message', (channel: string, message: string) => {
+    io.to(channel).emit('event', JSON.parse(message));
+  });
+  io.on('connection', (socket) => {
+    const auth = (socket.handshake.auth ?? {}) as { uid?: unknown };
+    const uid = typeof auth.uid === 'string' ? auth.uid : '';
+    const room = `user:${uid}`;
+    void socket.join(room);
+    const n = members.get(room) ?? 0;
+    members.set(room, n + 1);
+    if (n === 0) void sub.subscribe(room);
+    socket.on('disconnect', () => {
+      const left = (members.get(room) ?? 1) - 1;
+      if (left > 0) members.set(room, left);
+      else {
+        members.delete(room);
+        void sub.unsubscribe(room);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : 0,
+    attaching: () => 0,
+    stop: async () => {
+      io.disconnectSockets(true);
+      await new Promise<void>((r) => io.close(() => r()));
+      for (const c of [adapterPub, adapterSub, sub]) c.disconnect();
+    },
+  };
+}
+
+const starters: Record<string, () => Promise<{ port: number; attaching(): number; stop(): Promise<void> }>> = { gateway: startGateway, ws: startBareWs, sio: startBareSocketIo };
+const starter = Object.hasOwn(starters, kind) ? starters[kind] : undefined;
+if (!starter) throw new Error(`unknown server kind ${kind}`);
+const started = await starter();
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'mem') {
     gc();

@@ -1,22 +1,46 @@
 /**
- * Fan-out benchmark (issue 5): 10,000 connected sockets on one gateway node, clients in separate
- * processes (4 × 2,500, websocket transport only). Measures PUBLISH → receipt latency p50/p99/max
- * at 1,000 and 10,000 events/s (each event addressed to a random one of the 10,000 users, with the
- * publish time in its payload) and server memory per socket; the same messages are then delivered
- * by the gateway's raw /ws endpoint and by a bare `ws` server (one SUBSCRIBE per uid, raw frames) as
- * the baseline, in the same run. Run: `npx tsx bench/fanout.ts` (FANOUT_SOCKETS, FANOUT_SECONDS,
- * BENCH_REDIS_URL optional). Bounded: every phase has a timeout, the whole run a 6-minute cap.
+ * Fan-out benchmark (issue 5, issue 12): 10,000 connected sockets on one server node, clients in
+ * separate processes (4 × 2,500, websocket transport only). Measures PUBLISH → receipt latency
+ * p50/p99/max at 1,000 and 10,000 events/s (each event addressed to a random one of the users, with
+ * the publish time in its payload), every event received counted, and server memory per socket
+ * (RSS and heap) for each of, in the same run:
+ *   - socket.io (gateway)        the gateway's socket.io path
+ *   - bare socket.io (baseline)  a plain socket.io server with the Redis adapter, room user:{uid},
+ *                                `io.to(room).emit('event', env)` per published event, same clients
+ *   - /ws (gateway)              the gateway's raw /ws endpoint
+ *   - bare ws (baseline)         a bare `ws` server (one SUBSCRIBE per uid, raw frames)
+ * Ratios: each gateway path against its own baseline.
+ *
+ *   npm run bench:fanout                         (10,000 sockets, 5 s per rate, 1k and 10k ev/s)
+ *   FANOUT_SOCKETS=2000 FANOUT_RATES=500,2000 FANOUT_SECONDS=3 npm run bench:fanout   (a quick run)
+ *   FANOUT_VARIANTS=sio-gateway,sio-bare,ws-gateway,ws-bare   FANOUT_PROCS=4   BENCH_REDIS_URL
+ *   npm run bench:fanout -- --profile            (or PROFILE=1: each server process under --cpu-prof)
+ * Bounded: every phase has a timeout, the whole run a cap (FANOUT_CAP_MINUTES, default 15).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { makeEvent } from '../src/shared/events.js';
 import { benchRedis, freePort, percentile, round } from './lib.js';
+import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
 const SOCKETS = Number(process.env.FANOUT_SOCKETS ?? 10000);
-const PROCS = 4;
+const PROCS = Number(process.env.FANOUT_PROCS ?? 4);
 const SECONDS = Number(process.env.FANOUT_SECONDS ?? 5);
-const RATES = [1000, 10000];
+const RATES = (process.env.FANOUT_RATES ?? '1000,10000').split(',').map((x) => Number(x.trim()));
+const CAP_MINUTES = Number(process.env.FANOUT_CAP_MINUTES ?? 15);
+const VARIANTS = {
+  'sio-gateway': 'socket.io (gateway)',
+  'sio-bare': 'bare socket.io (baseline)',
+  'ws-gateway': '/ws (gateway)',
+  'ws-bare': 'bare ws (baseline)',
+} as const;
+type VariantKey = keyof typeof VARIANTS;
+const WANTED = (process.env.FANOUT_VARIANTS ?? Object.keys(VARIANTS).join(',')).split(',').map((x) => x.trim()) as VariantKey[];
+for (const v of WANTED) if (!Object.hasOwn(VARIANTS, v)) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+for (const [name, n] of [['FANOUT_SOCKETS', SOCKETS], ['FANOUT_PROCS', PROCS], ['FANOUT_SECONDS', SECONDS], ['FANOUT_CAP_MINUTES', CAP_MINUTES], ...RATES.map((r) => ['FANOUT_RATES', r] as const)] as const) {
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be positive numbers`);
+}
 const TOKEN = 'bench-service-token-0123456789abcdef';
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -34,10 +58,10 @@ if (process.platform === 'linux' && !process.env.FANOUT_ULIMIT_DONE) {
 
 const killAll = new Set<ChildProcess>();
 const cap = setTimeout(() => {
-  console.error('fanout bench: 6-minute cap reached, stopping');
+  console.error(`fanout bench: ${CAP_MINUTES}-minute cap reached, stopping`);
   for (const c of killAll) c.kill('SIGKILL');
   process.exit(2);
-}, 6 * 60_000);
+}, CAP_MINUTES * 60_000);
 cap.unref();
 
 function child(file: string, args: string[], execArgv: string[] = []): ChildProcess {
@@ -64,17 +88,20 @@ function nextMessage<T>(c: ChildProcess, pred: (m: any) => boolean, timeoutMs: n
   });
 }
 
-const stopChild = async (c: ChildProcess) => {
+const stopChild = async (c: ChildProcess, graceMs = 10000) => {
   if (c.exitCode !== null) return;
   c.send({ cmd: 'stop' });
-  await Promise.race([new Promise((r) => c.once('exit', r)), new Promise((r) => setTimeout(r, 10000))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([new Promise((r) => c.once('exit', r)), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+  clearTimeout(timer);
   if (c.exitCode === null) c.kill('SIGKILL');
 };
 
-interface RateResult { rate: number; published: number; received: number; p50_ms: number; p99_ms: number; max_ms: number }
+/** received: this phase's events, each counted once; late_from_earlier: an earlier rate's events arriving during this one. */
+interface RateResult { rate: number; published: number; received: number; duplicates: number; late_from_earlier: number; p50_ms: number; p99_ms: number; max_ms: number }
 interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; settle_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
 
-async function publishAt(pub: Redis, rate: number, seconds: number): Promise<number> {
+async function publishAt(pub: Redis, rate: number, seconds: number, phase: number): Promise<number> {
   const tickMs = 10;
   const perTick = rate / (1000 / tickMs);
   const startT = performance.now();
@@ -87,7 +114,7 @@ async function publishAt(pub: Redis, rate: number, seconds: number): Promise<num
       const p = pub.pipeline();
       for (let i = 0; i < owed; i++) {
         const uid = `bu${Math.floor(Math.random() * SOCKETS)}`;
-        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i });
+        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i, ph: phase });
         p.publish(`user:${uid}`, JSON.stringify(env));
       }
       sent += owed;
@@ -98,10 +125,12 @@ async function publishAt(pub: Redis, rate: number, seconds: number): Promise<num
   return sent;
 }
 
-async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'bare ws (baseline)', redis: { host: string; port: number }, firestoreHost: string, pub: Redis): Promise<VariantResult> {
-  const serverKind = variant === 'bare ws (baseline)' ? 'ws' : 'gateway';
-  const clientKind = variant === 'socket.io (gateway)' ? 'sio' : variant === '/ws (gateway)' ? 'gws' : 'ws';
-  const server = child('fanout-server.ts', [serverKind, redis.host, String(redis.port), firestoreHost], ['--expose-gc']);
+async function runVariant(key: VariantKey, redis: { host: string; port: number }, firestoreHost: string, pub: Redis): Promise<VariantResult> {
+  const variant = VARIANTS[key];
+  const serverKind = key === 'ws-bare' ? 'ws' : key === 'sio-bare' ? 'sio' : 'gateway';
+  const clientKind = key === 'sio-gateway' || key === 'sio-bare' ? 'sio' : key === 'ws-gateway' ? 'gws' : 'ws';
+  const profileName = `fanout-${key}`;
+  const server = child('fanout-server.ts', [serverKind, redis.host, String(redis.port), firestoreHost], ['--expose-gc', ...profileArgs('fanout', profileName)]);
   const { port } = await nextMessage<{ port: number }>(server, (m) => m.ready, 60000, 'server ready');
   const url = `http://127.0.0.1:${port}`;
   server.send({ cmd: 'mem' });
@@ -126,28 +155,35 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
   server.send({ cmd: 'mem' });
   const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
   const rates: RateResult[] = [];
-  for (const rate of RATES) {
-    await Promise.all(clients.map((c) => (c.send({ cmd: 'reset' }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
-    const published = await publishAt(pub, rate, SECONDS);
+  for (const [phase, rate] of RATES.entries()) {
+    await Promise.all(clients.map((c) => (c.send({ cmd: 'reset', phase }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
+    const from = monoUs();
+    const published = await publishAt(pub, rate, SECONDS, phase);
     // Drain: until every client's count stops growing (bounded).
     // Drain: until everything arrived, or nothing new for 2 s (bounded to 20 s).
     let lat: number[] = [];
+    let stale = 0;
+    let duplicates = 0;
     let prev = -1;
     let still = 0;
     for (let i = 0; i < 80 && still < 8; i++) {
       await new Promise((r) => setTimeout(r, 250));
-      const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[] }>(c, (m) => m.latencies, 20000, 'report'))));
+      const reports = await Promise.all(clients.map((c) => (c.send({ cmd: 'report' }), nextMessage<{ latencies: number[]; stale: number; duplicates: number }>(c, (m) => m.latencies, 20000, 'report'))));
       lat = reports.flatMap((r) => r.latencies);
+      stale = reports.reduce((a, r) => a + r.stale, 0);
+      duplicates = reports.reduce((a, r) => a + r.duplicates, 0);
       if (lat.length >= published) break;
       still = lat.length === prev ? still + 1 : 0;
       prev = lat.length;
     }
+    markWindow('fanout', profileName, from, monoUs(), `${rate}`);
     lat.sort((a, b) => a - b);
-    rates.push({ rate, published, received: lat.length, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1) ?? NaN) });
-    console.error(`${variant} @ ${rate}/s: published ${published}, received ${lat.length}, p50 ${round(percentile(lat, 50))} ms, p99 ${round(percentile(lat, 99))} ms, max ${round(lat.at(-1) ?? NaN)} ms`);
+    rates.push({ rate, published, received: lat.length, duplicates, late_from_earlier: stale, p50_ms: round(percentile(lat, 50)), p99_ms: round(percentile(lat, 99)), max_ms: round(lat.at(-1) ?? NaN) });
+    console.error(`${variant} @ ${rate}/s: published ${published}, received ${lat.length} (duplicates ${duplicates}, late from the previous rate ${stale}), p50 ${round(percentile(lat, 50))} ms, p99 ${round(percentile(lat, 99))} ms, max ${round(lat.at(-1) ?? NaN)} ms`);
   }
-  await Promise.all(clients.map(stopChild));
-  await stopChild(server);
+  await Promise.all(clients.map((c) => stopChild(c)));
+  // A profiled server writes its profile as it exits: give its shutdown time before SIGKILL.
+  await stopChild(server, 60000);
   const n = Math.max(1, connected);
   return {
     variant,
@@ -164,39 +200,51 @@ async function runVariant(variant: 'socket.io (gateway)' | '/ws (gateway)' | 'ba
 async function main() {
   const redis = await benchRedis();
   const fsPort = await freePort();
-  const firestore = child('fanout-firestore.ts', [String(fsPort)]);
+  const firestore = child('firestore-emulator.ts', [String(fsPort)]);
   await nextMessage(firestore, (m) => m.ready, 30000, 'firestore emulator');
   const pub = new Redis({ host: redis.host, port: redis.port, connectionName: 'bench:fanout-pub' });
   const results: VariantResult[] = [];
   try {
-    for (const v of ['socket.io (gateway)', '/ws (gateway)', 'bare ws (baseline)'] as const) {
-      results.push(await runVariant(v, redis, `127.0.0.1:${fsPort}`, pub));
-    }
+    for (const v of WANTED) results.push(await runVariant(v, redis, `127.0.0.1:${fsPort}`, pub));
   } finally {
     pub.disconnect();
     firestore.send({ cmd: 'stop' });
     for (const c of killAll) c.kill('SIGTERM');
     await redis.stop();
   }
-  const base = results.find((r) => r.variant.startsWith('bare'))!;
-  const ratio = (a: number, b: number) => (b > 0 ? round(a / b, 2) : null);
-  const summary = {
-    sockets: SOCKETS,
-    client_processes: PROCS,
-    seconds_per_rate: SECONDS,
-    results,
-    ratios_vs_bare_ws: results.map((r) => ({
-      variant: r.variant,
-      mem_per_socket: ratio(r.mem_per_socket_kb, base.mem_per_socket_kb),
-      ...Object.fromEntries(r.rates.flatMap((x, i) => [[`p50@${x.rate}`, ratio(x.p50_ms, base.rates[i]!.p50_ms)], [`p99@${x.rate}`, ratio(x.p99_ms, base.rates[i]!.p99_ms)]])),
-    })),
-  };
+  // Each gateway path against its own baseline: socket.io against bare socket.io, /ws against bare ws.
+  const baseOf = (r: VariantResult) => results.find((b) => b.variant === (r.variant.includes('socket.io') ? VARIANTS['sio-bare'] : VARIANTS['ws-bare']));
+  const ratio = (a: number, b: number | undefined) => (b !== undefined && b > 0 ? round(a / b, 2) : null);
+  const ratios = results
+    .filter((r) => !r.variant.startsWith('bare'))
+    .map((r) => {
+      const base = baseOf(r);
+      return {
+        variant: r.variant,
+        baseline: base?.variant ?? null,
+        rss_per_socket: ratio(r.mem_per_socket_kb, base?.mem_per_socket_kb),
+        heap_per_socket: ratio(r.heap_per_socket_kb, base?.heap_per_socket_kb),
+        ...Object.fromEntries(r.rates.flatMap((x, i) => [[`p50@${x.rate}`, ratio(x.p50_ms, base?.rates[i]?.p50_ms)], [`p99@${x.rate}`, ratio(x.p99_ms, base?.rates[i]?.p99_ms)]])),
+      };
+    });
+  const summary = { sockets: SOCKETS, client_processes: PROCS, seconds_per_rate: SECONDS, rates: RATES, results, ratios_vs_own_baseline: ratios };
   console.log(JSON.stringify(summary, null, 2));
-  console.log('\n| variant | connected | rate (ev/s) | received/published | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(`\n${SOCKETS} sockets (${PROCS} client processes), ${SECONDS} s per rate, node ${process.version}\n`);
+  console.log('| variant | connected | rate (ev/s) | received/published | duplicates | late from previous rate | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results)
     for (const x of r.rates)
-      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
+      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.duplicates} | ${x.late_from_earlier} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
+  console.log('\n| variant ÷ its baseline | rate (ev/s) | p50 | p99 | RSS per socket | heap per socket |');
+  console.log('|---|---|---|---|---|---|');
+  for (const q of ratios)
+    for (const rate of RATES) {
+      const rec = q as Record<string, unknown>;
+      const x = (v: unknown) => (v === null || v === undefined ? '-' : `${v}x`);
+      console.log(`| ${q.variant} ÷ ${q.baseline ?? '(not run)'} | ${rate} | ${x(rec[`p50@${rate}`])} | ${x(rec[`p99@${rate}`])} | ${x(q.rss_per_socket)} | ${x(q.heap_per_socket)} |`);
+    }
+  const note = profileNote('fanout');
+  if (note) console.log(`\n${note}`);
 }
 
 main().then(

@@ -2,7 +2,7 @@
  * Server half of bench/rpc.ts, run in its own process so the load generator does not share its CPU.
  * argv[2] = mode:
  *   rpc           the real service: POST /rpc → auth → envelope → idempotency → REGISTRY.register_user
- *                 (unified store + Firestore presence on the in-process emulator)
+ *                 (unified store + Firestore presence on the emulator, which runs in a process of its own)
  *   rpc-nopresence the same, with the Firestore presence write replaced by a no-op (our own share)
  *   bare          a bare Fastify route running the same registry Redis commands (no auth, no
  *                 validation, no idempotency, no presence)
@@ -10,7 +10,6 @@
  * Prints the listening port on stdout.
  */
 import Fastify from 'fastify';
-import { FirestoreServer } from '@firestore-emulator/server';
 import { buildApi } from '../src/api/buildApi.js';
 import { loadConfig } from '../src/config/load.js';
 import { createCore } from '../src/core.js';
@@ -23,7 +22,8 @@ import { createRedis } from '../src/shared/redis.js';
 
 const mode = process.argv[2] ?? 'rpc';
 const redisPort = process.argv[3] ?? '6379';
-const fsPort = Number(process.argv[4] ?? 0);
+/** The Firestore emulator's host:port (bench/firestore-emulator.ts, its own process), for the rpc modes. */
+const firestoreHost = process.argv[4] ?? '';
 
 async function main() {
   const res = await loadConfig({
@@ -38,9 +38,8 @@ async function main() {
   const logger = silentLogger();
   let app;
   if (mode.startsWith('rpc')) {
-    const fs = new FirestoreServer();
-    await fs.start(fsPort);
-    process.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${fsPort}`;
+    if (!firestoreHost) throw new Error('the rpc modes need the Firestore emulator host as argv[4]');
+    process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
     const firebase = createFirebase(config.firebase);
     const core = createCore({ config, logger, firebase });
     if (mode === 'rpc-nopresence') {
