@@ -20,6 +20,11 @@ export interface CoordinatorDeps {
  * does not own it tries the lease (at once, then on a timer, so a dead owner's users move within the
  * lease TTL); the holder attaches the user's watchers. Offline users are detached after a grace
  * period (a return cancels it) and their lease released; a lost lease detaches without releasing.
+ *
+ * Fair share: every instance refreshes itself in a live-instance set each renewal period and holds
+ * at most `ceil(online / live) + slack` users. It takes no lease beyond that and, when a new
+ * instance joins, sheds its most recently attached users down to it: watchers stopped, queued
+ * events published, then the lease released (the notification state stays for the next owner).
  */
 export class Coordinator {
   readonly sessions = new Map<string, UserSession>();
@@ -27,18 +32,75 @@ export class Coordinator {
   private readonly timers: NodeJS.Timeout[] = [];
   private acquiring = false;
   private closed = false;
+  /** Leases being acquired right now (counted against the fair share while in flight). */
+  private reserved = 0;
+  /** Users being handed over (watchers stopping, lease not yet released). */
+  private readonly shedding = new Set<string>();
+  private liveInstances = 1;
 
   constructor(private readonly d: CoordinatorDeps) {}
 
-  start(): void {
+  /** Live listener instances seen at the last heartbeat (at least 1: this one). */
+  get instances(): number {
+    return this.liveInstances;
+  }
+
+  /** At most this many users on this instance: an even share of the online users plus a slack. */
+  fairShare(): number {
+    const online = this.d.presence.onlineUsers().length;
+    const share = Math.ceil(online / Math.max(1, this.liveInstances));
+    return share + Math.max(1, Math.ceil(share * this.d.options.leaseSlack));
+  }
+
+  /** Starts the timers after a first heartbeat, so the first acquisitions already know the peers. */
+  async start(): Promise<void> {
+    await this.heartbeat().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'listener heartbeat failed'));
     const every = (ms: number, fn: () => Promise<void>, what: string) => {
       const t = setInterval(() => fn().catch((err: Error) => this.d.logger.warn({ err: err.message, what }, 'listener timer failed')), ms);
       t.unref?.();
       this.timers.push(t);
     };
-    every(this.d.options.leaseRenewMs, () => this.d.leases.renewAll(), 'lease renewal');
+    every(this.d.options.leaseRenewMs, () => this.renewTick(), 'lease renewal');
     every(this.d.options.leaseRetryMs, () => this.acquireOnline(), 'lease retry');
     every(this.d.options.reconcileMs, () => this.reconcileAll(), 'reconcile');
+  }
+
+  private async heartbeat(): Promise<void> {
+    this.liveInstances = await this.d.leases.heartbeat();
+  }
+
+  /** Heartbeat first (its expiry never outlives our leases'), then renewals, then shed the excess. */
+  private async renewTick(): Promise<void> {
+    await this.heartbeat().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'listener heartbeat failed'));
+    await this.d.leases.renewAll();
+    await this.rebalance();
+  }
+
+  /** Sheds the users above the fair share, most recently attached first. */
+  async rebalance(): Promise<void> {
+    if (this.closed || this.liveInstances < 2) return;
+    const excess = this.sessions.size - this.fairShare();
+    if (excess <= 0) return;
+    const victims = [...this.sessions.keys()].reverse().slice(0, excess);
+    await Promise.all(victims.map((uid) => this.shed(uid)));
+  }
+
+  /** Clean handover: watchers stopped and queued events published before the lease is released. */
+  private async shed(uid: string): Promise<void> {
+    const s = this.sessions.get(uid);
+    if (!s || this.shedding.has(uid)) return;
+    this.shedding.add(uid);
+    this.sessions.delete(uid);
+    try {
+      await s.stopGracefully();
+      this.d.onSessionsChanged();
+      await this.d.leases.release(uid);
+      this.d.logger.info({ uid, instances: this.liveInstances }, 'listener user handed over (fair share)');
+    } catch (err) {
+      this.d.logger.warn({ uid, err: (err as Error).message }, 'lease release after handover failed (expires by TTL)');
+    } finally {
+      this.shedding.delete(uid);
+    }
   }
 
   onOnline(uid: string): void {
@@ -56,7 +118,7 @@ export class Coordinator {
       this.pendingDetach.delete(uid);
       if (this.d.presence.isOnline(uid)) return;
       this.detach(uid);
-      this.d.leases.release(uid).catch((err: Error) => this.d.logger.warn({ uid, err: err.message }, 'lease release failed'));
+      this.d.leases.release(uid, { forgetState: true }).catch((err: Error) => this.d.logger.warn({ uid, err: err.message }, 'lease release failed'));
     }, this.d.options.detachGraceMs);
     t.unref?.();
     this.pendingDetach.set(uid, t);
@@ -81,7 +143,7 @@ export class Coordinator {
     if (this.acquiring) return;
     this.acquiring = true;
     try {
-      const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid));
+      const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
       if (candidates.length > 0) await this.acquire(candidates);
     } finally {
       this.acquiring = false;
@@ -90,12 +152,18 @@ export class Coordinator {
 
   private async acquire(uids: string[]): Promise<void> {
     if (this.closed) return;
+    const room = this.fairShare() - this.d.leases.size - this.reserved;
+    const take = uids.filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid)).slice(0, Math.max(0, room));
+    if (take.length === 0) return;
+    this.reserved += take.length;
     let got: string[];
     try {
-      got = await this.d.leases.tryAcquire(uids);
+      got = await this.d.leases.tryAcquire(take);
     } catch (err) {
       this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
       return;
+    } finally {
+      this.reserved -= take.length;
     }
     for (const uid of got) {
       if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {
@@ -146,5 +214,6 @@ export class Coordinator {
     this.pendingDetach.clear();
     for (const uid of [...this.sessions.keys()]) this.detach(uid);
     await this.d.leases.releaseAll();
+    await this.d.leases.leave().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'leaving the live-instance set failed'));
   }
 }

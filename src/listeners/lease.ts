@@ -1,9 +1,24 @@
 import { keys } from '../shared/keys.js';
+import type { Fence } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
 
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/** KEYS: lease, notification state (same hash slot). ARGV[2] = '1' also forgets the state (user went offline). */
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then
+  if ARGV[2] == '1' then redis.call('del', KEYS[2]) end
+  return redis.call('del', KEYS[1])
+else return 0 end`;
+/**
+ * Live-instance heartbeat on one sorted set (cluster-safe: one key): add/refresh this instance
+ * with score = Redis time + ttl, drop expired members, return how many are live.
+ */
+const HEARTBEAT = `local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+redis.call('pexpire', KEYS[1], tonumber(ARGV[2]) * 4)
+return redis.call('zcard', KEYS[1])`;
 
 interface Held {
   /** `{instanceId}|{fencing token}`, the lease key's value. */
@@ -21,14 +36,19 @@ export interface LeaseOptions {
   /** Called once when a held lease turns out to be lost (taken, expired or unrenewable). */
   onLost(uid: string): void;
   onAcquired?(uid: string): void;
+  /** Live-instance set this instance counts itself in (one per deployment). */
+  instanceGroup: string;
+  /** TTL of a user's notification state kept for the next owner (seconds). */
+  stateTtlSeconds: number;
 }
 
 /**
  * Per-user Redis leases (CONTRACT §7): `SET lease NX PX ttl` with value `{instance}|{token}`, the
  * token from `INCR` of the global fence counter; renewed by compare-and-pexpire, released by
- * compare-and-delete (Lua, one key each, so it works on a cluster too). Before each publish the
- * holder checks both its local deadline and that the key still holds its own value+token, so a
- * deposed owner (paused, partitioned) publishes nothing once another instance took over.
+ * compare-and-delete (Lua on the user's hash-tagged keys, so it works on a cluster too). The holder
+ * checks its local deadline before each publish; the publish script itself checks that the key still
+ * holds the holder's value+token, so a deposed owner (paused, partitioned) publishes nothing once
+ * another instance took over (see `fence()` and src/shared/events.ts).
  */
 export class LeaseManager {
   private readonly held = new Map<string, Held>();
@@ -72,6 +92,23 @@ export class LeaseManager {
     return got.filter((x): x is string => x !== undefined);
   }
 
+  /** The fencing value a per-user publisher is bound to, while the lease is held. */
+  fence(uid: string): Fence | undefined {
+    const h = this.held.get(uid);
+    return h ? { uid, value: h.value, stateTtlSeconds: this.o.stateTtlSeconds } : undefined;
+  }
+
+  /** Refreshes this instance in the live-instance set; returns how many instances are live. */
+  async heartbeat(): Promise<number> {
+    const n = await this.o.redis.eval(HEARTBEAT, 1, keys.listenerInstances(this.o.instanceGroup), this.o.instanceId, String(this.o.ttlMs));
+    return Math.max(1, Number(n));
+  }
+
+  /** Leaves the live-instance set (clean shutdown). */
+  async leave(): Promise<void> {
+    await this.o.redis.zrem(keys.listenerInstances(this.o.instanceGroup), this.o.instanceId);
+  }
+
   /** Renews every held lease; lost ones are dropped and reported through onLost. */
   async renewAll(): Promise<void> {
     await Promise.all(
@@ -92,6 +129,12 @@ export class LeaseManager {
     );
   }
 
+  /** Redis refused a publish for `uid` (the fence moved): the lease is gone. */
+  fenced(uid: string): void {
+    const h = this.held.get(uid);
+    if (h) this.lose(uid, h, 'fencing check failed');
+  }
+
   private lose(uid: string, h: Held, why: string) {
     if (this.held.get(uid) !== h) return;
     this.held.delete(uid);
@@ -99,21 +142,35 @@ export class LeaseManager {
     this.o.onLost(uid);
   }
 
-  /** True when this instance may publish for `uid` right now (local deadline + fencing check). */
-  async canPublish(uid: string): Promise<boolean> {
-    const h = this.held.get(uid);
-    if (!h || Date.now() >= h.validUntil) return false;
-    const current = await this.o.redis.get(keys.lease(uid));
-    if (current === h.value) return true;
-    this.lose(uid, h, 'fencing check failed');
-    return false;
+  /**
+   * Local part of the fencing check, no round trip: the lease's local deadline has not passed. The
+   * publish script checks the lease value at the write itself.
+   */
+  canPublish(uid: string): boolean {
+    return this.owns(uid);
   }
 
-  async release(uid: string): Promise<void> {
+  /**
+   * Compare-and-delete of the lease. `forgetState`: also drop the user's notification state (the
+   * user went offline; a later attach starts from a plain sync). A handover keeps it.
+   */
+  async release(uid: string, o: { forgetState?: boolean } = {}): Promise<void> {
     const h = this.held.get(uid);
     if (!h) return;
     this.held.delete(uid);
-    await this.o.redis.eval(RELEASE, 1, keys.lease(uid), h.value);
+    await this.o.redis.eval(RELEASE, 2, keys.lease(uid), keys.notifState(uid), h.value, o.forgetState ? '1' : '0');
+  }
+
+  /**
+   * The notifications the previous owner last published for `uid` (doc_id -> item hash), or
+   * undefined when there is none (first attach, user was offline, state expired).
+   */
+  async previousState(uid: string): Promise<Map<string, string> | undefined> {
+    const flat = (await this.o.redis.call('hgetall', keys.notifState(uid))) as string[];
+    if (!Array.isArray(flat) || flat.length === 0) return undefined;
+    const m = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), String(flat[i + 1]));
+    return m;
   }
 
   async releaseAll(): Promise<void> {
