@@ -153,17 +153,18 @@ export class Coordinator {
   private async acquire(uids: string[]): Promise<void> {
     if (this.closed) return;
     const room = this.fairShare() - this.d.leases.size - this.reserved;
-    const take = uids.filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid)).slice(0, Math.max(0, room));
-    if (take.length === 0) return;
-    this.reserved += take.length;
+    const take = uids.filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
+    if (take.length === 0 || room <= 0) return;
+    const want = Math.min(room, take.length);
+    this.reserved += want;
     let got: string[];
     try {
-      got = await this.d.leases.tryAcquire(take);
+      got = await this.d.leases.tryAcquire(take, want);
     } catch (err) {
       this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
       return;
     } finally {
-      this.reserved -= take.length;
+      this.reserved -= want;
     }
     for (const uid of got) {
       if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {

@@ -72,13 +72,17 @@ export class LeaseManager {
     return this.held.get(uid)?.token;
   }
 
-  /** Tries to take the leases of `uids` that nobody holds; returns those acquired. */
-  async tryAcquire(uids: string[]): Promise<string[]> {
+  /**
+   * Tries to take the leases of `uids` that nobody holds, at most `max` of them (the free ones are
+   * found first, so users held elsewhere do not use up the room); returns those acquired.
+   */
+  async tryAcquire(uids: string[], max = Infinity): Promise<string[]> {
     const r = this.o.redis;
-    const free = await Promise.all(uids.map(async (uid) => ((await r.exists(keys.lease(uid))) === 0 ? uid : undefined)));
+    const exists = await Promise.all(uids.map(async (uid) => ((await r.exists(keys.lease(uid))) === 0 ? uid : undefined)));
+    const free = exists.filter((uid): uid is string => uid !== undefined && !this.held.has(uid)).slice(0, Math.max(0, max));
     const got = await Promise.all(
       free.map(async (uid) => {
-        if (uid === undefined || this.held.has(uid)) return undefined;
+        if (this.held.has(uid)) return undefined;
         const started = Date.now();
         const token = await r.incr(keys.leaseFence());
         const value = `${this.o.instanceId}|${token}`;
@@ -166,11 +170,15 @@ export class LeaseManager {
    * undefined when there is none (first attach, user was offline, state expired).
    */
   async previousState(uid: string): Promise<Map<string, string> | undefined> {
-    const flat = (await this.o.redis.call('hgetall', keys.notifState(uid))) as string[];
-    if (!Array.isArray(flat) || flat.length === 0) return undefined;
+    // ioredis defines special names such as __proto__ as own properties (no prototype writes).
+    const stored = await this.o.redis.hgetall(keys.notifState(uid));
     const m = new Map<string, string>();
-    for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), String(flat[i + 1]));
-    return m;
+    let recorded = false;
+    for (const [id, hash] of Object.entries(stored)) {
+      if (id === '') recorded = true; // the marker the publish script writes with every sync
+      else m.set(id, hash);
+    }
+    return recorded ? m : undefined;
   }
 
   async releaseAll(): Promise<void> {

@@ -132,7 +132,9 @@ export interface PublisherOptions {
 
 /**
  * One round trip per event, atomically: fencing check (when ARGV[1] is not empty), history append
- * (RPUSH + LTRIM + EXPIRE), notification-state update, PUBLISH. KEYS are one user's history, lease
+ * (RPUSH + LTRIM + EXPIRE), notification-state update, PUBLISH. The state hash always holds the
+ * field '' (never a Firestore id) once a sync was recorded, so "published nothing" differs from
+ * "no baseline"; add/update/remove only change a state that a sync started. KEYS are one user's history, lease
  * and state keys, hash-tagged together so the script runs on a cluster (channels are not keys).
  * Returns 0 when the fence refused, 1 otherwise.
  */
@@ -145,8 +147,13 @@ if maxLen > 0 then
   redis.call('expire', KEYS[1], ARGV[4])
 end
 local op = ARGV[7]
+if op == 'replace' then
+  redis.call('del', KEYS[3])
+  redis.call('hset', KEYS[3], '', '1')
+elseif op ~= '' and redis.call('exists', KEYS[3]) == 0 then
+  op = ''
+end
 if op ~= '' then
-  if op == 'replace' then redis.call('del', KEYS[3]) end
   local n = #ARGV
   local i = 9
   while i <= n do
@@ -159,7 +166,7 @@ if op ~= '' then
     end
     i = j + 1
   end
-  if redis.call('exists', KEYS[3]) == 1 then redis.call('expire', KEYS[3], ARGV[8]) end
+  redis.call('expire', KEYS[3], ARGV[8])
 end
 if ARGV[6] ~= '' then redis.call('publish', ARGV[6], ARGV[2]) end
 redis.call('publish', ARGV[5], ARGV[2])
@@ -217,15 +224,15 @@ function stateChange(event: EventEnvelope): string[] {
       const out = ['replace'];
       for (const item of list) {
         const id = (item as { doc_id?: unknown } | null)?.doc_id;
-        if (typeof id === 'string') out.push(id, notificationHash(item));
+        if (typeof id === 'string' && id !== '') out.push(id, notificationHash(item));
       }
       return out;
     }
     case 'notif.add':
     case 'notif.update':
-      return typeof p.doc_id === 'string' ? ['set', p.doc_id, notificationHash(p)] : [''];
+      return typeof p.doc_id === 'string' && p.doc_id !== '' ? ['set', p.doc_id, notificationHash(p)] : [''];
     case 'notif.remove':
-      return typeof p.doc_id === 'string' ? ['del', p.doc_id] : [''];
+      return typeof p.doc_id === 'string' && p.doc_id !== '' ? ['del', p.doc_id] : [''];
     default:
       return [''];
   }
