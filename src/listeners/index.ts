@@ -62,8 +62,8 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     redis,
     instanceId: config.instanceId,
     ttlMs: options.leaseTtlMs,
-    // The takeover baseline must outlive any gap between two owners; a day bounds stale users.
-    stateTtlSeconds: 24 * 3600,
+    // The takeover baseline outlives the gap between two owners (at most ~ one lease TTL) ten times over.
+    stateTtlSeconds: Math.max(60, Math.ceil((options.leaseTtlMs * 10) / 1000)),
     // Instances watching the same Firestore are one deployment (an emulator is its own Firestore).
     instanceGroup: options.instanceGroup || `${config.firebase.projectId ?? 'default'}${config.firebase.firestoreEmulatorHost ? `@${config.firebase.firestoreEmulatorHost}` : ''}`,
     logger,

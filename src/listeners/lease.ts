@@ -3,7 +3,11 @@ import type { Fence } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
 
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/** KEYS: lease, notification state (same hash slot); the state lives as long as the lease is renewed, plus its TTL. */
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('expire', KEYS[2], ARGV[3])
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+else return 0 end`;
 /** KEYS: lease, notification state (same hash slot). ARGV[2] = '1' also forgets the state (user went offline). */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then
   if ARGV[2] == '1' then redis.call('del', KEYS[2]) end
@@ -38,7 +42,11 @@ export interface LeaseOptions {
   onAcquired?(uid: string): void;
   /** Live-instance set this instance counts itself in (one per deployment). */
   instanceGroup: string;
-  /** TTL of a user's notification state kept for the next owner (seconds). */
+  /**
+   * TTL of a user's notification state (seconds), refreshed with every renewal: long enough for a
+   * takeover after the owner stopped renewing, short enough that a user who went away without a
+   * release (owner died, user offline) starts from a plain sync when they come back much later.
+   */
   stateTtlSeconds: number;
 }
 
@@ -119,7 +127,7 @@ export class LeaseManager {
       [...this.held.entries()].map(async ([uid, h]) => {
         const started = Date.now();
         try {
-          const res = await this.o.redis.eval(RENEW, 1, keys.lease(uid), h.value, String(this.o.ttlMs));
+          const res = await this.o.redis.eval(RENEW, 2, keys.lease(uid), keys.notifState(uid), h.value, String(this.o.ttlMs), String(this.o.stateTtlSeconds));
           if (Number(res) === 1) {
             if (this.held.get(uid) === h) h.validUntil = started + this.o.ttlMs;
             return;
