@@ -30,10 +30,10 @@ export class Coordinator {
   readonly sessions = new Map<string, UserSession>();
   private readonly pendingDetach = new Map<string, NodeJS.Timeout>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private acquiring = false;
   private closed = false;
-  /** Leases being acquired right now (counted against the fair share while in flight). */
-  private reserved = 0;
+  /** Users waiting for the next acquisition batch, and the batch loop running now (one at a time). */
+  private readonly queued = new Set<string>();
+  private pump: Promise<void> | undefined;
   /** Users being handed over (watchers stopping, lease not yet released). */
   private readonly shedding = new Set<string>();
   private liveInstances = 1;
@@ -140,38 +140,42 @@ export class Coordinator {
 
   /** Timer: online users without a session here; their lease may be free (owner gone). */
   async acquireOnline(): Promise<void> {
-    if (this.acquiring) return;
-    this.acquiring = true;
-    try {
-      const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
-      if (candidates.length > 0) await this.acquire(candidates);
-    } finally {
-      this.acquiring = false;
-    }
+    const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
+    if (candidates.length > 0) await this.acquire(candidates);
   }
 
-  private async acquire(uids: string[]): Promise<void> {
-    if (this.closed) return;
-    const room = this.fairShare() - this.d.leases.size - this.reserved;
-    const take = uids.filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
-    if (take.length === 0 || room <= 0) return;
-    const want = Math.min(room, take.length);
-    this.reserved += want;
-    let got: string[];
-    try {
-      got = await this.d.leases.tryAcquire(take, want);
-    } catch (err) {
-      this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
-      return;
-    } finally {
-      this.reserved -= want;
-    }
-    for (const uid of got) {
-      if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {
-        await this.d.leases.release(uid).catch(() => undefined);
+  /**
+   * Queues `uids` for acquisition; one acquisition runs at a time (the queued users go in the next
+   * batch), so the room left under the fair share is always computed from settled counts.
+   */
+  private acquire(uids: string[]): Promise<void> {
+    for (const uid of uids) this.queued.add(uid);
+    this.pump ??= this.drainQueue().finally(() => {
+      this.pump = undefined;
+    });
+    return this.pump;
+  }
+
+  private async drainQueue(): Promise<void> {
+    while (this.queued.size > 0 && !this.closed) {
+      const batch = [...this.queued].filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
+      this.queued.clear();
+      const room = this.fairShare() - this.d.leases.size;
+      if (batch.length === 0 || room <= 0) continue;
+      let got: string[];
+      try {
+        got = await this.d.leases.tryAcquire(batch, room);
+      } catch (err) {
+        this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
         continue;
       }
-      this.attach(uid);
+      for (const uid of got) {
+        if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {
+          await this.d.leases.release(uid).catch(() => undefined);
+          continue;
+        }
+        this.attach(uid);
+      }
     }
   }
 
