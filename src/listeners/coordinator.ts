@@ -37,6 +37,8 @@ export class Coordinator {
   /** Users being handed over (watchers stopping, lease not yet released). */
   private readonly shedding = new Set<string>();
   private liveInstances = 1;
+  /** Excess over the fair share at the previous tick. */
+  private lastExcess = 0;
 
   constructor(private readonly d: CoordinatorDeps) {}
 
@@ -76,10 +78,15 @@ export class Coordinator {
     await this.rebalance();
   }
 
-  /** Sheds the users above the fair share, most recently attached first. */
+  /**
+   * Sheds the users above the fair share, most recently attached first. Only an excess seen on two
+   * ticks in a row counts (the smaller one), so a momentary dip in the presence view (a watcher
+   * re-attaching) or a peer's brief appearance does not move users back and forth.
+   */
   async rebalance(): Promise<void> {
-    if (this.closed || this.liveInstances < 2) return;
-    const excess = this.sessions.size - this.fairShare();
+    const now = this.closed || this.liveInstances < 2 ? 0 : Math.max(0, this.sessions.size - this.fairShare());
+    const excess = Math.min(now, this.lastExcess);
+    this.lastExcess = now;
     if (excess <= 0) return;
     const victims = [...this.sessions.keys()].reverse().slice(0, excess);
     await Promise.all(victims.map((uid) => this.shed(uid)));

@@ -112,6 +112,8 @@ describe('Coordinator fair share', () => {
 
     live.n = 2; // a second instance appears in the heartbeat set
     await vi.advanceTimersByTimeAsync(150);
+    expect(c.sessions.size).toBe(40); // one tick: not yet (an excess must last two ticks)
+    await vi.advanceTimersByTimeAsync(100);
     expect(c.fairShare()).toBe(22); // ceil(40 / 2) + 10 %
     expect(c.sessions.size).toBe(22);
     expect(released).toHaveLength(18);
