@@ -115,8 +115,10 @@ export class UserSession {
           return;
         }
         if (event.type === 'notif.sync' && !this.baselineDone) {
-          this.baselineDone = true;
+          // Each delta also updates the stored state, so a retry after a failure here (at the next
+          // sync) diffs against what did go out: nothing is sent twice.
           for (const delta of await this.takeoverDeltas(event)) await this.d.publisher.publishUser(delta);
+          this.baselineDone = true;
         }
         await (chat ? this.d.publisher.publishChat(event, chat.space, chat.thread) : this.d.publisher.publishUser(event));
       } catch (err) {
