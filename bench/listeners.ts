@@ -6,7 +6,9 @@
  * Measures, in one run:
  * - end_to_end: Firestore write issued → event received on `user:{uid}` (Redis subscriber);
  * - ours: snapshot callback (the envelope's timestamp, taken in the callback, ms resolution) →
- *   event received: our share (normalise, fence check, history MULTI + PUBLISH, delivery);
+ *   event received: our share (normalise, the publish script: fence + history + PUBLISH, delivery);
+ * - Redis round trips per published event: commands the main client sent during sampling (the
+ *   publish script is one EVALSHA per event);
  * - baseline_emulator: write issued → a raw onSnapshot callback in this process on a probe query,
  *   i.e. the emulator's own cost with the same number of listeners;
  * - baseline_redis: PUBLISH → receive on the same Redis, the floor of any delivery;
@@ -81,11 +83,31 @@ async function main() {
   const pub = new Redis({ host: redisHost, port: redisPort, connectionName: 'bench-pub' });
 
   // Wrap the publisher (bench-side, no production hook): when our code hands an event to Redis.
+  // Listeners publish through a per-lease (fenced) publisher, so the wrap goes on `fenced`.
   const handedAt = new Map<string, number>();
-  const origPublishUser = core.deps.publisher.publishUser.bind(core.deps.publisher);
-  core.deps.publisher.publishUser = async (ev) => {
-    if (ev.type === 'notif.add') handedAt.set(ev.event_id, performance.now());
-    return origPublishUser(ev);
+  const origFenced = core.deps.publisher.fenced.bind(core.deps.publisher);
+  core.deps.publisher.fenced = (fence) => {
+    const p = origFenced(fence);
+    const origPublishUser = p.publishUser.bind(p);
+    p.publishUser = async (ev) => {
+      if (ev.type === 'notif.add') handedAt.set(ev.event_id, performance.now());
+      return origPublishUser(ev);
+    };
+    return p;
+  };
+  // Commands the main client sends during sampling, by name (bench-side count of round trips).
+  const sent = new Map<string, number>();
+  let counting = false;
+  const client = core.redis.client as unknown as { sendCommand(cmd: { name: string }): unknown };
+  const origSend = client.sendCommand.bind(client);
+  client.sendCommand = (cmd) => {
+    if (counting) sent.set(cmd.name, (sent.get(cmd.name) ?? 0) + 1);
+    return origSend(cmd);
+  };
+  const publishedTotal = async () => {
+    let n = 0;
+    for (const type of ['notif.sync', 'notif.add', 'notif.update', 'notif.remove']) n += await core.deps.metrics.value('events_published_total', { type });
+    return n;
   };
   const memBefore = mem();
   const listeners = await startListeners({ core }, { expiryCheckMs: 5000, detachGraceMs: 15000, leaseRetryMs: 1000 });
@@ -114,6 +136,8 @@ async function main() {
   });
   await sub.subscribe('bench:floor', ...users.map((u) => `user:${u}`));
 
+  const published0 = await publishedTotal();
+  counting = true;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const cpu0 = process.cpuUsage();
@@ -137,6 +161,14 @@ async function main() {
   }
 
   loop.disable();
+  counting = false;
+  const publishedN = (await publishedTotal()) - published0;
+  // The publish script is one EVALSHA per event (EVAL once if Redis lacked it). The commands a
+  // publish used to send besides it (MULTI/RPUSH/LTRIM/EXPIRE/EXEC, PUBLISH, the GET fence check)
+  // are listed; GET is also used by other components on this client (feature-flag polls), and lease
+  // renewals are EVALs of their own scripts.
+  const scriptCalls = sent.get('evalsha') ?? 0;
+  const oldPathCommands = ['multi', 'rpush', 'ltrim', 'exec', 'publish'].reduce((n, c) => n + (sent.get(c) ?? 0), 0);
   const cpu = process.cpuUsage(cpu0);
   const cpuShare = Math.round(((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 100);
   // Baseline 1: the emulator alone, a raw onSnapshot on a probe query (same listener count + 1).
@@ -179,6 +211,12 @@ async function main() {
       end_to_end_p50_over_emulator_p50: Math.round((E.p50_ms / B.p50_ms) * 100) / 100,
       ours_p50_over_redis_floor_p50: Math.round((O.p50_ms / Math.max(F.p50_ms, 0.01)) * 100) / 100,
     },
+    redis_round_trips: {
+      events_published: publishedN,
+      publish_script_calls_per_event: publishedN > 0 ? Math.round((scriptCalls / publishedN) * 100) / 100 : null,
+      multi_rpush_ltrim_exec_publish_sent: oldPathCommands,
+      commands_sent_during_sampling: Object.fromEntries([...sent.entries()].sort((a, b) => b[1] - a[1])),
+    },
     during_sampling: { event_loop_delay_p50_ms: Math.round(loop.percentile(50) / 1e4) / 100, event_loop_delay_p99_ms: Math.round(loop.percentile(99) / 1e4) / 100, this_process_cpu_percent: cpuShare },
     memory_per_attached_user: {
       heap_kib: Math.round(((memAfter.heap - memBefore.heap) / USERS / 1024) * 10) / 10,
@@ -193,6 +231,7 @@ async function main() {
   console.log(`| ours (publisher call → received) | ${H.p50_ms} | ${H.p99_ms} | ${H.n} |`);
   console.log(`| baseline: emulator write → raw snapshot | ${B.p50_ms} | ${B.p99_ms} | ${B.n} |`);
   console.log(`| baseline: Redis publish → receive | ${F.p50_ms} | ${F.p99_ms} | ${F.n} |`);
+  console.log(`\nRedis round trips per published event: ${summary.redis_round_trips.publish_script_calls_per_event} (${scriptCalls} EVALSHA for ${publishedN} events; MULTI/RPUSH/LTRIM/EXEC/PUBLISH sent: ${oldPathCommands})`);
 
   await listeners.close();
   await core.lifecycle.close(5000);

@@ -56,6 +56,8 @@ export function createCore(o: CoreOptions): Core {
     channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
     history: config.eventHistory,
     historyKey: keys.eventHistory,
+    leaseKey: keys.lease,
+    stateKey: keys.notifState,
     onPublished: (type) => published.inc({ type }),
     redisDeltas: config.redisDeltas,
   });

@@ -20,25 +20,94 @@ export interface CoordinatorDeps {
  * does not own it tries the lease (at once, then on a timer, so a dead owner's users move within the
  * lease TTL); the holder attaches the user's watchers. Offline users are detached after a grace
  * period (a return cancels it) and their lease released; a lost lease detaches without releasing.
+ *
+ * Fair share: every instance refreshes itself in a live-instance set each renewal period and holds
+ * at most `ceil(online / live) + slack` users. It takes no lease beyond that and, when a new
+ * instance joins, sheds its most recently attached users down to it: watchers stopped, queued
+ * events published, then the lease released (the notification state stays for the next owner).
  */
 export class Coordinator {
   readonly sessions = new Map<string, UserSession>();
   private readonly pendingDetach = new Map<string, NodeJS.Timeout>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private acquiring = false;
   private closed = false;
+  /** Users waiting for the next acquisition batch, and the batch loop running now (one at a time). */
+  private readonly queued = new Set<string>();
+  private pump: Promise<void> | undefined;
+  /** Users being handed over (watchers stopping, lease not yet released). */
+  private readonly shedding = new Set<string>();
+  private liveInstances = 1;
+  /** Excess over the fair share at the previous tick. */
+  private lastExcess = 0;
 
   constructor(private readonly d: CoordinatorDeps) {}
 
-  start(): void {
+  /** Live listener instances seen at the last heartbeat (at least 1: this one). */
+  get instances(): number {
+    return this.liveInstances;
+  }
+
+  /** At most this many users on this instance: an even share of the online users plus a slack. */
+  fairShare(): number {
+    const online = this.d.presence.onlineUsers().length;
+    const share = Math.ceil(online / Math.max(1, this.liveInstances));
+    return share + Math.max(1, Math.ceil(share * this.d.options.leaseSlack));
+  }
+
+  /** Starts the timers after a first heartbeat, so the first acquisitions already know the peers. */
+  async start(): Promise<void> {
+    await this.heartbeat().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'listener heartbeat failed'));
     const every = (ms: number, fn: () => Promise<void>, what: string) => {
       const t = setInterval(() => fn().catch((err: Error) => this.d.logger.warn({ err: err.message, what }, 'listener timer failed')), ms);
       t.unref?.();
       this.timers.push(t);
     };
-    every(this.d.options.leaseRenewMs, () => this.d.leases.renewAll(), 'lease renewal');
+    every(this.d.options.leaseRenewMs, () => this.renewTick(), 'lease renewal');
     every(this.d.options.leaseRetryMs, () => this.acquireOnline(), 'lease retry');
     every(this.d.options.reconcileMs, () => this.reconcileAll(), 'reconcile');
+  }
+
+  private async heartbeat(): Promise<void> {
+    this.liveInstances = await this.d.leases.heartbeat();
+  }
+
+  /** Heartbeat first (its expiry never outlives our leases'), then renewals, then shed the excess. */
+  private async renewTick(): Promise<void> {
+    await this.heartbeat().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'listener heartbeat failed'));
+    await this.d.leases.renewAll();
+    await this.rebalance();
+  }
+
+  /**
+   * Sheds the users above the fair share, most recently attached first. Only an excess seen on two
+   * ticks in a row counts (the smaller one), so a momentary dip in the presence view (a watcher
+   * re-attaching) or a peer's brief appearance does not move users back and forth.
+   */
+  async rebalance(): Promise<void> {
+    const now = this.closed || this.liveInstances < 2 ? 0 : Math.max(0, this.sessions.size - this.fairShare());
+    const excess = Math.min(now, this.lastExcess);
+    this.lastExcess = now;
+    if (excess <= 0) return;
+    const victims = [...this.sessions.keys()].reverse().slice(0, excess);
+    await Promise.all(victims.map((uid) => this.shed(uid)));
+  }
+
+  /** Clean handover: watchers stopped and queued events published before the lease is released. */
+  private async shed(uid: string): Promise<void> {
+    const s = this.sessions.get(uid);
+    if (!s || this.shedding.has(uid)) return;
+    this.shedding.add(uid);
+    this.sessions.delete(uid);
+    try {
+      await s.stopGracefully();
+      this.d.onSessionsChanged();
+      await this.d.leases.release(uid);
+      this.d.logger.info({ uid, instances: this.liveInstances }, 'listener user handed over (fair share)');
+    } catch (err) {
+      this.d.logger.warn({ uid, err: (err as Error).message }, 'lease release after handover failed (expires by TTL)');
+    } finally {
+      this.shedding.delete(uid);
+    }
   }
 
   onOnline(uid: string): void {
@@ -56,7 +125,7 @@ export class Coordinator {
       this.pendingDetach.delete(uid);
       if (this.d.presence.isOnline(uid)) return;
       this.detach(uid);
-      this.d.leases.release(uid).catch((err: Error) => this.d.logger.warn({ uid, err: err.message }, 'lease release failed'));
+      this.d.leases.release(uid, { forgetState: true }).catch((err: Error) => this.d.logger.warn({ uid, err: err.message }, 'lease release failed'));
     }, this.d.options.detachGraceMs);
     t.unref?.();
     this.pendingDetach.set(uid, t);
@@ -78,31 +147,42 @@ export class Coordinator {
 
   /** Timer: online users without a session here; their lease may be free (owner gone). */
   async acquireOnline(): Promise<void> {
-    if (this.acquiring) return;
-    this.acquiring = true;
-    try {
-      const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid));
-      if (candidates.length > 0) await this.acquire(candidates);
-    } finally {
-      this.acquiring = false;
-    }
+    const candidates = this.d.presence.onlineUsers().filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
+    if (candidates.length > 0) await this.acquire(candidates);
   }
 
-  private async acquire(uids: string[]): Promise<void> {
-    if (this.closed) return;
-    let got: string[];
-    try {
-      got = await this.d.leases.tryAcquire(uids);
-    } catch (err) {
-      this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
-      return;
-    }
-    for (const uid of got) {
-      if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {
-        await this.d.leases.release(uid).catch(() => undefined);
+  /**
+   * Queues `uids` for acquisition; one acquisition runs at a time (the queued users go in the next
+   * batch), so the room left under the fair share is always computed from settled counts.
+   */
+  private acquire(uids: string[]): Promise<void> {
+    for (const uid of uids) this.queued.add(uid);
+    this.pump ??= this.drainQueue().finally(() => {
+      this.pump = undefined;
+    });
+    return this.pump;
+  }
+
+  private async drainQueue(): Promise<void> {
+    while (this.queued.size > 0 && !this.closed) {
+      const batch = [...this.queued].filter((uid) => !this.sessions.has(uid) && !this.shedding.has(uid));
+      this.queued.clear();
+      const room = this.fairShare() - this.d.leases.size;
+      if (batch.length === 0 || room <= 0) continue;
+      let got: string[];
+      try {
+        got = await this.d.leases.tryAcquire(batch, room);
+      } catch (err) {
+        this.d.logger.warn({ err: (err as Error).message }, 'lease acquisition failed');
         continue;
       }
-      this.attach(uid);
+      for (const uid of got) {
+        if (this.closed || (!this.d.presence.isOnline(uid) && !this.pendingDetach.has(uid))) {
+          await this.d.leases.release(uid).catch(() => undefined);
+          continue;
+        }
+        this.attach(uid);
+      }
     }
   }
 
@@ -146,5 +226,6 @@ export class Coordinator {
     this.pendingDetach.clear();
     for (const uid of [...this.sessions.keys()]) this.detach(uid);
     await this.d.leases.releaseAll();
+    await this.d.leases.leave().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'leaving the live-instance set failed'));
   }
 }

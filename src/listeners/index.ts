@@ -62,6 +62,10 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     redis,
     instanceId: config.instanceId,
     ttlMs: options.leaseTtlMs,
+    // The takeover baseline outlives the gap between two owners (at most ~ one lease TTL) ten times over.
+    stateTtlSeconds: Math.max(60, Math.ceil((options.leaseTtlMs * 10) / 1000)),
+    // Instances watching the same Firestore are one deployment (an emulator is its own Firestore).
+    instanceGroup: options.instanceGroup || `${config.firebase.projectId ?? 'default'}${config.firebase.firestoreEmulatorHost ? `@${config.firebase.firestoreEmulatorHost}` : ''}`,
     logger,
     onAcquired: () => leaseAcquired.inc(),
     onLost: (uid) => {
@@ -98,10 +102,12 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
       new UserSession(uid, companies, {
         firestore,
         database,
-        publisher,
+        publisher: publisher.fenced(leases.fence(uid) ?? { uid, value: '\u0000not-held', stateTtlSeconds: 1 }),
         logger,
         workflowEnabled: config.workflowListenerEnabled,
         canPublish: (u) => leases.canPublish(u),
+        onFenced: (u) => leases.fenced(u),
+        previousState: (u) => leases.previousState(u),
         resilient,
         onSuppressed: (type) => suppressed.inc({ type }),
         onPublishError: (type) => publishErrors.inc({ type }),
@@ -131,7 +137,7 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     logger,
   });
 
-  coordinator.start();
+  await coordinator.start();
   await presence.start();
   const expiryTimer = options.expiryJobMs > 0 ? setInterval(() => void runExpiry(), options.expiryJobMs) : undefined;
   expiryTimer?.unref?.();

@@ -13,6 +13,17 @@ export interface ListenerOptions {
   leaseRenewMs: number;
   /** How often online users that nobody (visibly) owns are retried (ms). */
   leaseRetryMs: number;
+  /**
+   * Fair-share slack: an instance holds at most ceil(online / live instances) × (1 + leaseSlack)
+   * users (at least one more than the even share), so the instances together always have room.
+   */
+  leaseSlack: number;
+  /**
+   * Which live-instance set this instance counts itself in for the fair share: instances of one
+   * deployment (same Firestore) must share it. Empty: the Firebase project id (plus the emulator
+   * host when one is used).
+   */
+  instanceGroup: string;
   /** Safety-net period for re-reading each owned user's watcher requests (ms). */
   reconcileMs: number;
   /** Re-attach backoff of a failing watcher: first delay and cap (ms), with ±50 % jitter. */
@@ -32,6 +43,8 @@ export const DEFAULT_LISTENER_OPTIONS: Readonly<ListenerOptions> = Object.freeze
   leaseTtlMs: 15_000,
   leaseRenewMs: 5_000,
   leaseRetryMs: 3_000,
+  leaseSlack: 0.1,
+  instanceGroup: '',
   reconcileMs: 30_000,
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
@@ -41,5 +54,6 @@ export const DEFAULT_LISTENER_OPTIONS: Readonly<ListenerOptions> = Object.freeze
 export function listenerOptions(o: Partial<ListenerOptions> = {}): ListenerOptions {
   const merged = { ...DEFAULT_LISTENER_OPTIONS, ...o };
   if (merged.leaseRenewMs >= merged.leaseTtlMs) throw new Error('leaseRenewMs must be below leaseTtlMs');
+  if (!(merged.leaseSlack >= 0)) throw new Error('leaseSlack must be >= 0');
   return merged;
 }

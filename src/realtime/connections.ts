@@ -5,7 +5,7 @@ import { makeEvent, type EventEnvelope } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
 import type { SocketPresence } from './presence.js';
-import { readHistorySince } from './replay.js';
+import { anchoredEventId, historyAnchor, readHistorySince } from './replay.js';
 import { ConnectionSink, type ConnectionTransport, type SinkLimits, type SinkObserver } from './sink.js';
 import { authorizedCompanies, loadDirectMessages, loadNotifications, msgSyncPayload, notifSyncPayload } from './snapshots.js';
 import type { UserChannels } from './subscriptions.js';
@@ -31,6 +31,8 @@ export interface ConnectionManagerDeps {
   presence: SocketPresence | undefined;
   redis: RedisClient;
   historyKey: (uid: string) => string;
+  /** The history's length bound (EVENT_HISTORY_MAX_LEN): tells replay whether a window was cut. */
+  historyMaxLen?: number;
   firestore: Firestore | undefined;
   database: Database | undefined;
   limits: SinkLimits;
@@ -90,10 +92,12 @@ export class ConnectionManager {
     this.attachingN += 1;
     try {
       await sink.withHeldLive(async () => {
+        // The syncs' anchor is read before subscribing: what follows it is live or replayable.
+        const anchor = await historyAnchor(d.redis, d.historyKey(uid));
         await d.channels.add(uid, sink);
         const [history, syncs] = await Promise.all([
-          lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId) : undefined,
-          this.syncs(uid),
+          lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId, d.historyMaxLen) : undefined,
+          this.syncs(uid, anchor),
         ]);
         if (history) {
           let replayed = 0;
@@ -118,14 +122,18 @@ export class ConnectionManager {
   }
 
   private async replayInto(sink: ConnectionSink, uid: string, lastEventId: string): Promise<ReplayAck> {
-    const r = await readHistorySince(this.d.redis, this.d.historyKey(uid), lastEventId);
+    const r = await readHistorySince(this.d.redis, this.d.historyKey(uid), lastEventId, this.d.historyMaxLen);
     let replayed = 0;
     for (const e of r.events) if (sink.write(e)) replayed += 1;
     return { replayed, complete: r.complete };
   }
 
-  /** Fresh `notif.sync` and `msg.sync` for one connection (not published: only this socket needs them). */
-  private async syncs(uid: string): Promise<EventEnvelope[]> {
+  /**
+   * Fresh `notif.sync` and `msg.sync` for one connection (not published: only this socket needs
+   * them). Their ids carry `anchor` (see replay.ts), so a reconnect with one of them replays only
+   * what came after.
+   */
+  private async syncs(uid: string, anchor: string): Promise<EventEnvelope[]> {
     const out: EventEnvelope[] = [];
     const { firestore, database, logger } = this.d;
     // One read of the authorized companies for both syncs (msg.sync is company-filtered too), in
@@ -146,8 +154,9 @@ export class ConnectionManager {
           })
         : undefined,
     ]);
-    if (notifs) out.push(makeEvent('notif.sync', uid, notifSyncPayload(notifs)));
-    if (msgs) out.push(makeEvent('msg.sync', uid, msgSyncPayload(msgs)));
+    const anchored = (e: EventEnvelope) => ((e.event_id = anchoredEventId(anchor)), e);
+    if (notifs) out.push(anchored(makeEvent('notif.sync', uid, notifSyncPayload(notifs))));
+    if (msgs) out.push(anchored(makeEvent('msg.sync', uid, msgSyncPayload(msgs))));
     else if (!database) logger.debug({ uid }, 'realtime: no Realtime Database configured; msg.sync skipped');
     return out;
   }

@@ -116,6 +116,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
     presence,
     redis: core.deps.redis,
     historyKey: keys.eventHistory,
+    historyMaxLen: config.eventHistory.maxLen,
     firestore: core.firebase.firestore,
     database: core.firebase.database,
     limits: {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import type { ChannelNames } from './keys.js';
 
@@ -93,6 +93,27 @@ export function isDelta(type: string): boolean {
   return DELTA_TYPES.has(type as EventType);
 }
 
+/**
+ * The lease a per-user publisher is bound to: the publish script refuses (nothing appended, nothing
+ * published) unless `leaseKey` still holds `value` at the moment of the write.
+ */
+export interface Fence {
+  /** The only user this publisher publishes for. */
+  uid: string;
+  /** The lease key's value while this owner holds it (`{instance}|{token}`). */
+  value: string;
+  /** TTL of the user's notification state (doc_id -> item hash of what was published), read at a takeover. */
+  stateTtlSeconds: number;
+}
+
+/** Thrown by a fenced publisher when Redis refused the publish: the lease is no longer ours. */
+export class FencedError extends Error {
+  constructor(readonly uid: string) {
+    super('publish refused: the lease is held by another owner');
+    this.name = 'FencedError';
+  }
+}
+
 export interface EventPublisher {
   /**
    * PUBLISH on `{prefix}{uid}` (deltas on the internal `rt:deltas:{uid}` instead, unless
@@ -101,6 +122,11 @@ export interface EventPublisher {
   publishUser(event: EventEnvelope): Promise<void>;
   /** PUBLISH on the chat channel of CONTRACT §6 (and the user's channel for sockets). */
   publishChat(event: EventEnvelope, space: string, thread: string): Promise<void>;
+  /**
+   * The same publisher bound to a lease (listeners): each publish checks the fencing value inside
+   * the script and throws FencedError when refused, and keeps the user's notification state.
+   */
+  fenced(fence: Fence): EventPublisher;
 }
 
 export interface PublisherOptions {
@@ -108,39 +134,158 @@ export interface PublisherOptions {
   channels: ChannelNames;
   history: { maxLen: number; maxAgeSeconds: number };
   historyKey: (uid: string) => string;
+  /** Lease and notification-state keys of a user; must share the history key's hash slot. */
+  leaseKey: (uid: string) => string;
+  stateKey: (uid: string) => string;
   onPublished?: (type: EventType) => void;
   /** LISTENERS_REDIS_DELTAS: put notif.add/update/remove on the consumer channel too (default: internal channel only). */
   redisDeltas?: boolean;
 }
 
 /**
+ * One round trip per event, atomically: fencing check (when ARGV[1] is not empty), history append
+ * (RPUSH + LTRIM + EXPIRE), notification-state update, PUBLISH. The state hash always holds the
+ * field '' (never a Firestore id) once a sync was recorded, so "published nothing" differs from
+ * "no baseline"; add/update/remove only change a state that a sync started. KEYS are one user's history, lease
+ * and state keys, hash-tagged together so the script runs on a cluster (channels are not keys).
+ * Returns 0 when the fence refused, 1 otherwise.
+ */
+const PUBLISH_LUA = `
+if ARGV[1] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+local maxLen = tonumber(ARGV[3])
+if maxLen > 0 then
+  redis.call('rpush', KEYS[1], ARGV[2])
+  redis.call('ltrim', KEYS[1], -maxLen, -1)
+  redis.call('expire', KEYS[1], ARGV[4])
+end
+local op = ARGV[7]
+if op == 'replace' then
+  redis.call('del', KEYS[3])
+  redis.call('hset', KEYS[3], '', '1')
+elseif op ~= '' and redis.call('exists', KEYS[3]) == 0 then
+  op = ''
+end
+if op ~= '' then
+  local n = #ARGV
+  local i = 9
+  while i <= n do
+    local j = math.min(n, i + 999)
+    if op == 'del' then
+      redis.call('hdel', KEYS[3], unpack(ARGV, i, j))
+    else
+      if (j - i) % 2 == 0 then j = j - 1 end
+      if j >= i then redis.call('hset', KEYS[3], unpack(ARGV, i, j)) end
+    end
+    i = j + 1
+  end
+  redis.call('expire', KEYS[3], ARGV[8])
+end
+if ARGV[6] ~= '' then redis.call('publish', ARGV[6], ARGV[2]) end
+redis.call('publish', ARGV[5], ARGV[2])
+return 1
+`;
+
+type PublishCommand = (
+  historyKey: string,
+  leaseKey: string,
+  stateKey: string,
+  fence: string,
+  json: string,
+  maxLen: number,
+  maxAge: number,
+  channel: string,
+  extraChannel: string,
+  stateOp: string,
+  stateTtl: number,
+  ...state: string[]
+) => Promise<number>;
+
+const COMMAND = 'rtPublishEvent';
+
+/** Registers the publish script on a client once (ioredis sends EVALSHA, falling back to EVAL). */
+function publishCommand(redis: RedisClient): PublishCommand {
+  const r = redis as unknown as Record<string, PublishCommand | undefined>;
+  if (typeof r[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: PUBLISH_LUA });
+  return (r[COMMAND] as PublishCommand).bind(redis);
+}
+
+/** Keys sorted at every depth, so the hash of an item does not depend on property order. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** Short content hash of a notification item as published (sync list entry or add/update payload). */
+export function notificationHash(item: unknown): string {
+  return createHash('sha1').update(stableJson(item)).digest('base64').slice(0, 16);
+}
+
+/** The state-hash change a notification event implies (doc_id -> item hash). */
+function stateChange(event: EventEnvelope): string[] {
+  const p = event.payload as Record<string, unknown>;
+  switch (event.type) {
+    case 'notif.sync': {
+      const list = Array.isArray(p.notifications) ? (p.notifications as unknown[]) : [];
+      const out = ['replace'];
+      for (const item of list) {
+        const id = (item as { doc_id?: unknown } | null)?.doc_id;
+        if (typeof id === 'string' && id !== '') out.push(id, notificationHash(item));
+      }
+      return out;
+    }
+    case 'notif.add':
+    case 'notif.update':
+      return typeof p.doc_id === 'string' && p.doc_id !== '' ? ['set', p.doc_id, notificationHash(p)] : [''];
+    case 'notif.remove':
+      return typeof p.doc_id === 'string' && p.doc_id !== '' ? ['del', p.doc_id] : [''];
+    default:
+      return [''];
+  }
+}
+
+/**
  * Plain PUBLISH (no pattern subscriptions anywhere, CONTRACT §6), plus a bounded per-user history
- * list used for socket replay. History write and publish go in one MULTI so that a replay never
- * misses an event that was delivered live. The history key and the channel are different keys; on a
- * cluster the MULTI holds only the history key's commands and PUBLISH follows.
+ * list used for socket replay, written by one Lua script in the same round trip, so a replay never
+ * misses an event that was delivered live and a deposed lease owner can never publish.
  */
 export function createPublisher(o: PublisherOptions): EventPublisher {
-  const record = async (event: EventEnvelope, channel: string) => {
+  const run = publishCommand(o.redis);
+  const send = async (event: EventEnvelope, channel: string, extraChannel: string, fence: Fence | undefined): Promise<void> => {
+    const uid = event.uid;
+    if (fence && uid !== fence.uid) throw new Error('fenced publisher used for another user');
     const json = JSON.stringify(event);
-    if (o.history.maxLen > 0) {
-      const key = o.historyKey(event.uid);
-      await o.redis
-        .multi()
-        .rpush(key, json)
-        .ltrim(key, -o.history.maxLen, -1)
-        .expire(key, o.history.maxAgeSeconds)
-        .exec();
-    }
-    await o.redis.publish(channel, json);
+    const [op, ...state] = fence ? stateChange(event) : [''];
+    const ok = await run(
+      o.historyKey(uid),
+      o.leaseKey(uid),
+      o.stateKey(uid),
+      fence ? fence.value : '',
+      json,
+      o.history.maxLen,
+      o.history.maxAgeSeconds,
+      channel,
+      extraChannel,
+      op ?? '',
+      fence ? fence.stateTtlSeconds : 0,
+      ...state,
+    );
+    if (Number(ok) !== 1) throw new FencedError(uid);
     o.onPublished?.(event.type);
   };
-  return {
+  const channelOf = (event: EventEnvelope) =>
     // Each event goes out on exactly one user channel (CONTRACT §13.5); gateways subscribe both.
-    publishUser: (event) => record(event, isDelta(event.type) && !o.redisDeltas ? o.channels.deltas(event.uid) : o.channels.user(event.uid)),
-    async publishChat(event, space, thread) {
-      const json = JSON.stringify(event);
-      await o.redis.publish(o.channels.chat(event.uid, space, thread), json);
-      await record(event, o.channels.user(event.uid));
-    },
-  };
+    isDelta(event.type) && !o.redisDeltas ? o.channels.deltas(event.uid) : o.channels.user(event.uid);
+  const make = (fence: Fence | undefined): EventPublisher => ({
+    publishUser: (event) => send(event, channelOf(event), '', fence),
+    publishChat: (event, space, thread) => send(event, o.channels.user(event.uid), o.channels.chat(event.uid, space, thread), fence),
+    fenced: (f) => make(f),
+  });
+  return make(undefined);
 }

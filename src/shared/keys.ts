@@ -23,12 +23,23 @@ export const keys = {
    * channel `{prefix}{uid}`, whose unchanged Python subscribers treat every notif.* as a full sync.
    */
   deltasChannel: (uid: string) => `rt:deltas:${uid}`,
-  eventHistory: (uid: string) => `events:history:${uid}`,
+  /**
+   * A user's replay history. `{u:uid}` is a cluster hash tag shared with the lease and the
+   * notification state: the publish script touches all three in one slot.
+   */
+  eventHistory: (uid: string) => `events:history:{u:${uid}}`,
   presenceSockets: (uid: string) => `presence:sockets:${uid}`,
   presenceOffline: () => 'presence:offline_pending',
 
   // Listeners.
-  lease: (uid: string) => `listeners:lease:${uid}`,
+  lease: (uid: string) => `listeners:lease:{u:${uid}}`,
+  /** Hash doc_id -> item hash of the notifications last published for the user (the takeover's baseline). */
+  notifState: (uid: string) => `listeners:notif_state:{u:${uid}}`,
+  /**
+   * Sorted set of live listener instances of one deployment (member instance id, score = heartbeat
+   * expiry ms, Redis clock); `group` keeps deployments that share a Redis apart.
+   */
+  listenerInstances: (group: string) => `listeners:instances:${group}`,
   leaseFence: () => 'listeners:lease:fence',
   chatRefs: (uid: string, space: string, thread: string) => `listeners:chat_refs:${uid}:${space}:${thread}`,
   /** Hash of on-demand watchers a user asked for (field = JSON spec, value = reference count). */

@@ -2,7 +2,8 @@
  * Task state changes: one atomic registry update (terminal states final, progress never
  * decreasing), then a `task.progress_update` event on `user:{uid}` unless the registry said the
  * task had already ended, so each task publishes exactly one terminal event however many
- * processes race to end it.
+ * processes race to end it. The event itself is one round trip: the publish script appends it to
+ * the user's history and PUBLISHes it (no lease fence: the registry update above is the guard).
  */
 import type { ServiceDeps } from '../api/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';

@@ -284,7 +284,7 @@ describe('Node-side checks of §13.5-§13.6', () => {
     const uid = uniq('d');
     const ch = await collectChannel([`user:${uid}`, keys.deltasChannel(uid)]);
     const pub = (redisDeltas: boolean) =>
-      createPublisher({ redis: redis.client, channels: channelNames('user:', 'chat:'), history: { maxLen: 0, maxAgeSeconds: 60 }, historyKey: keys.eventHistory, redisDeltas });
+      createPublisher({ redis: redis.client, channels: channelNames('user:', 'chat:'), history: { maxLen: 0, maxAgeSeconds: 60 }, historyKey: keys.eventHistory, leaseKey: keys.lease, stateKey: keys.notifState, redisDeltas });
     const a = makeEvent('notif.add', uid, { doc_id: 'a' });
     const b = makeEvent('notif.add', uid, { doc_id: 'b' });
     await pub(false).publishUser(a);

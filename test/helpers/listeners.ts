@@ -2,6 +2,7 @@ import FirebaseServer from 'firebase-server';
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
 import { startListeners, type ListenersHandle } from '../../src/listeners/index.js';
 import type { ListenerOptions } from '../../src/listeners/options.js';
+import { uniq } from './env.js';
 import { freePort, waitForPort } from './net.js';
 import { startTestService, type TestService } from './service.js';
 
@@ -15,6 +16,8 @@ export const FAST: Partial<ListenerOptions> = {
   reconcileMs: 1000,
   backoffBaseMs: 50,
   backoffMaxMs: 500,
+  // Test files share one Redis but each has its own Firestore emulator: one deployment per file.
+  instanceGroup: uniq('deployment'),
 };
 
 export interface Rtdb {
