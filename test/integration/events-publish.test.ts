@@ -18,7 +18,7 @@ import { freePort, waitForPort } from '../helpers/net.js';
  */
 const HISTORY = { maxLen: 50, maxAgeSeconds: 600 };
 const publisherOn = (redis: RedisClient) =>
-  createPublisher({ redis, channels: channelNames('user:', 'chat:'), history: HISTORY, historyKey: keys.eventHistory, leaseKey: keys.lease, stateKey: keys.notifState });
+  createPublisher({ redis, channels: channelNames('user:', 'chat:'), history: HISTORY, historyKey: keys.eventHistory, leaseKey: keys.lease, stateKey: keys.notifState, redisDeltas: true }); // these tests watch the script on the user channel
 const leasesOn = (redis: RedisClient, instanceId: string) =>
   new LeaseManager({ redis, instanceId, ttlMs: 60_000, logger: silentLogger(), onLost: () => undefined, stateTtlSeconds: 600, instanceGroup: uniq('g') });
 

@@ -67,7 +67,7 @@ describe('replay from a connect-time sync id', () => {
     // The same on demand (socket.io `replay`) and on the raw /ws transport.
     const ack = (await second.s.socket.timeout(5000).emitWithAck('replay', first.sync.event_id)) as { replayed: number; complete: boolean };
     expect(ack).toEqual({ replayed: 0, complete: true }); // all five already delivered on this socket
-    const ws = track(recordWs(node.url, { service_token: TEST_TOKEN, uid, last_event_id: first.sync.event_id }));
+    const ws = track(recordWs(node.url, { service_token: TEST_TOKEN, uid, last_event_id: first.sync.event_id, deltas: '1' }));
     await ws.opened;
     const result = await waitFor(() => ws.frames.find((f) => f.type === 'replay.result'), 10000, 'ws replay.result');
     expect(result).toMatchObject({ replayed: 5, complete: true });
