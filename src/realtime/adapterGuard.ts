@@ -91,8 +91,11 @@ export function guardAdapterClient(client: RedisClient, o: AdapterGuardOptions):
 
   const guardListener = (event: string, listener: (...args: unknown[]) => unknown) => {
     const g = (...args: unknown[]) => {
-      const msg = args[args.length - 1];
-      const channel = args[args.length - 2];
+      // (channel, message) for message/smessage, (pattern, channel, message) for pmessage; ioredis
+      // Cluster re-emits smessageBuffer with a third, undefined argument.
+      const at = event === 'pmessageBuffer' ? 1 : 0;
+      const channel = args[at];
+      const msg = args[at + 1];
       const bytes = Buffer.isBuffer(msg) ? msg.length : String(msg).length;
       const problem = adapterMessageProblem(event, msg);
       if (problem) return invalid(event, channel, bytes, problem);
