@@ -31,24 +31,29 @@ const READY_MSG: Record<Role, string> = { api: 'listening', worker: 'workers sta
  * Starts `node --import tsx src/main.ts` with CONTAINER_TYPE=role and `env` (the test decides Redis,
  * Firestore, queues). Only PATH and the given env are passed: no developer settings leak in.
  */
-export async function spawnRole(role: Role, env: Record<string, string>, name = uniq(role)): Promise<RoleProcess> {
-  const port = role === 'api' ? await freePort() : 0;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      METADATA_SERVER_DETECTION: 'none',
-      LISTENERS_SERVICE_TOKEN: TEST_TOKEN,
-      FIREBASE_PROJECT_ID: 'demo-test',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      SHUTDOWN_GRACE_MS: '5000',
-      INSTANCE_ID: name,
-      ...env,
-      CONTAINER_TYPE: role,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function spawnRole(role: Role, env: Record<string, string>, name = uniq(role), o: { port?: number; workerLockMs?: number } = {}): Promise<RoleProcess> {
+  const port = role === 'api' ? (o.port ?? (await freePort())) : 0;
+  const full = {
+    METADATA_SERVER_DETECTION: 'none',
+    LISTENERS_SERVICE_TOKEN: TEST_TOKEN,
+    FIREBASE_PROJECT_ID: 'demo-test',
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    SHUTDOWN_GRACE_MS: '5000',
+    INSTANCE_ID: name,
+    ...env,
+    CONTAINER_TYPE: role,
+  };
+  // A worker with a short job lock (so a SIGKILLed worker's jobs come back in seconds, not the
+  // production 30 s) runs test/helpers/workers-child.ts: the same config, core and BullMQ workers.
+  const child =
+    role === 'worker' && o.workerLockMs !== undefined
+      ? spawn(process.execPath, ['--import', 'tsx', 'test/helpers/workers-child.ts'], {
+          env: { PATH: process.env.PATH ?? '', FIRESTORE_EMULATOR_HOST: env.FIRESTORE_EMULATOR_HOST ?? '', WORKERS_CHILD_ENV: JSON.stringify(full), WORKERS_CHILD_LOCK_MS: String(o.workerLockMs), WORKERS_CHILD_QUIET: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { PATH: process.env.PATH ?? '', ...full }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let parsedUpTo = 0;
@@ -88,7 +93,7 @@ export async function spawnRole(role: Role, env: Record<string, string>, name = 
       await waitFor(
         () => {
           if (gone) throw new Error(`${role} ${name} exited before it was ready: ${err.slice(-2000)} ${out.slice(-2000)}`);
-          return logs().some((l) => l.msg === READY_MSG[role]);
+          return logs().some((l) => l.msg === READY_MSG[role] || (role === 'worker' && l.msg === 'ready'));
         },
         timeoutMs,
         `${role} ${name} ready`,
@@ -121,5 +126,5 @@ export async function spawnRole(role: Role, env: Record<string, string>, name = 
 /** Fatal signs in a role's output: an uncaught error, an unhandled rejection, a crash-triggered shutdown. */
 export function crashSigns(p: RoleProcess): string[] {
   const text = `${p.stdout()}\n${p.stderr()}`;
-  return ['fatal error; shutting down', 'Unhandled', 'uncaughtException', 'unhandledRejection', 'fatal:'].filter((s) => text.includes(s));
+  return ['fatal error; shutting down', 'Unhandled', 'uncaughtException', 'unhandledRejection', 'fatal:', 'Node.js v'].filter((s) => text.includes(s));
 }
