@@ -174,18 +174,21 @@ describe('chaos', () => {
     // last_event_id to resume from (a socket that never saw one has nothing to replay from).
     await waitFor(() => sockets.every((s) => s.events.some(isTaskEvent)), 120000, 'a first event on every socket');
     await phase(Math.floor(TASKS * 0.15), 'before the freeze');
+    console.info(`[chaos] freezing Redis at ${new Date().toISOString()}`);
     redisProc.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 5000)); // the chaos itself: Redis frozen for 5 s
     redisProc.kill('SIGCONT');
 
     await phase(Math.floor(TASKS * 0.35), 'before killing an api');
     const deadApi = procs[0]!;
+    console.info(`[chaos] killing api-0 at ${new Date().toISOString()}`);
     await deadApi.kill('SIGKILL');
     const api0b = await startApi(0);
     procs.push(api0b);
     await healthy(api0b);
 
     await phase(Math.floor(TASKS * 0.55), 'before killing a worker');
+    console.info(`[chaos] killing worker-0 at ${new Date().toISOString()}`);
     await procs[2]!.kill('SIGKILL');
     const worker0b = await startWorker(0);
     procs.push(worker0b);
@@ -227,7 +230,8 @@ describe('chaos', () => {
       const detail = lagging.slice(0, 4).map(({ s, i, got, want }) => {
         const missing = want.filter((id) => !got.includes(id));
         const firstMissing = want.indexOf(missing[0]!);
-        return `socket ${i} (${i % 2 ? 'api-1' : 'api-0'}) connected=${s.socket.connected} reconnects=${s.reconnects} got=${got.length}/${want.length} missing=${missing.length} first-missing-index=${firstMissing} replayed=${JSON.stringify(s.replayed)}`;
+        const ev = histories.get(s.uid)![firstMissing]!;
+        return `[missing ${ev.type} ${JSON.stringify(ev.payload).slice(0, 200)} at ${ev.timestamp}] socket ${i} (${i % 2 ? 'api-1' : 'api-0'}) connected=${s.socket.connected} reconnects=${s.reconnects} got=${got.length}/${want.length} missing=${missing.length} first-missing-index=${firstMissing} replayed=${JSON.stringify(s.replayed)}`;
       });
       throw new Error(`${err.message}; ${lagging.length} sockets lag: ${detail.join(' | ')}`);
     });
