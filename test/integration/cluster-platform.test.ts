@@ -69,8 +69,9 @@ beforeAll(async () => {
     QUEUE_PREFIX: uniq('bullc'),
   };
   [api1, api2, worker, beat] = await Promise.all([spawnRole('api', env, 'api-1'), spawnRole('api', env, 'api-2'), spawnRole('worker', env), spawnRole('beat', env)]);
-  await Promise.all([api1, api2, worker, beat].map((p) => p.ready(45000)));
-}, 90000);
+  // Four processes compiling with tsx next to the rest of the suite on two cores: generous bound.
+  await Promise.all([api1, api2, worker, beat].map((p) => p.ready(100000)));
+}, 150000);
 
 afterAll(async () => {
   for (const s of sockets) s.close();
