@@ -104,22 +104,29 @@ export interface PublisherOptions {
 /**
  * Plain PUBLISH (no pattern subscriptions anywhere, CONTRACT §6), plus a bounded per-user history
  * list used for socket replay. History write and publish go in one MULTI so that a replay never
- * misses an event that was delivered live. The history key and the channel are different keys; on a
- * cluster the MULTI holds only the history key's commands and PUBLISH follows.
+ * misses an event that was delivered live, and so that on a cluster all of a user's events are
+ * published from one node, in order (PUBLISH has no key: the MULTI runs on the history key's node).
  */
 export function createPublisher(o: PublisherOptions): EventPublisher {
   const record = async (event: EventEnvelope, channel: string) => {
     const json = JSON.stringify(event);
     if (o.history.maxLen > 0) {
       const key = o.historyKey(event.uid);
+      // PUBLISH inside the same MULTI: history and live event are one step (a process killed in
+      // between can no longer leave an event in the history that was never published), and on a
+      // cluster every event of a user is published from the node of its history key. A keyless
+      // PUBLISH of its own goes to a random node, and the cluster bus can then reorder a user's
+      // events between nodes.
       await o.redis
         .multi()
         .rpush(key, json)
         .ltrim(key, -o.history.maxLen, -1)
         .expire(key, o.history.maxAgeSeconds)
+        .publish(channel, json)
         .exec();
+    } else {
+      await o.redis.publish(channel, json);
     }
-    await o.redis.publish(channel, json);
     o.onPublished?.(event.type);
   };
   return {

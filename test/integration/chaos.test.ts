@@ -120,11 +120,33 @@ describe('chaos', () => {
     let submitted = 0;
     let retries = 0;
     let conflicts = 0;
+    let found = 0;
     const submitOne = async (t: (typeof tasks)[number], i: number) => {
       let last = '';
       for (let attempt = 0; ; attempt++) {
         const port = apiPorts[(i + attempt) % 2]!;
         try {
+          // A retry first asks whether the earlier attempt took effect: an api killed mid-request
+          // may have started the task without storing its idempotent answer, and resubmitting a
+          // task that already finished would run it a second time.
+          if (attempt > 0) {
+            const st = await fetch(`http://127.0.0.1:${port}/rpc`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ api_version: 'v1', method: 'TASK.get_task_status', idempotency_key: uniq('k'), args: [`embeddings_${t.collection}`] }),
+              signal: AbortSignal.timeout(10000),
+            });
+            const sb = (await st.json()) as { ok: boolean; data?: { success?: boolean; status?: string }; error?: { code: string } };
+            // Ended: it ran, do not run it again. Not ended: resubmit; a live task answers CONFLICT,
+            // and one whose start died before enqueuing (an orphan) is started again.
+            if (sb.ok && sb.data?.success && TERMINAL.has(sb.data.status ?? '')) {
+              t.taskId = `embeddings_${t.collection}`;
+              found += 1;
+              submitted += 1;
+              return;
+            }
+            if (!sb.ok && sb.error?.code !== 'NOT_FOUND') throw new Error(`status: ${JSON.stringify(sb).slice(0, 200)}`);
+          }
           const res = await fetch(`http://127.0.0.1:${port}/rpc`, {
             method: 'POST',
             headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
@@ -257,7 +279,7 @@ describe('chaos', () => {
     expect(reconnected).toBeGreaterThanOrEqual(USERS); // at least the killed api's sockets came back
     console.info(
       `[chaos] ${TASKS} tasks / ${sockets.length} sockets: startup ${startupMs} ms, run ${elapsedMs - startupMs} ms, total ${elapsedMs} ms; ` +
-        `${retries} submit retries (${conflicts} found their task already enqueued); ${reconnected} sockets reconnected; ${sockets.reduce((a, s) => a + s.events.filter(isTaskEvent).length, 0)} task events delivered`,
+        `${retries} submit retries (${found} found their task started by an earlier attempt, ${conflicts} got CONFLICT); ${reconnected} sockets reconnected; ${sockets.reduce((a, s) => a + s.events.filter(isTaskEvent).length, 0)} task events delivered`,
     );
   }, 240000);
 });

@@ -147,6 +147,7 @@ describe('the platform on a Redis Cluster', () => {
     // Each of the 3 SPUBLISHed messages reaches both adapters.
     await waitFor(async () => (await metric(api1, 'realtime_adapter_invalid_messages_total')) + (await metric(api2, 'realtime_adapter_invalid_messages_total')) >= before + 6, 10000, 'garbage counted');
     await waitFor(async () => (await metric(api2, 'realtime_invalid_messages_total')) >= 1, 10000, 'user-channel garbage counted');
+    await waitFor(async () => (await metric(api1, 'listeners_control_invalid_messages_total')) >= 1 && (await metric(api2, 'listeners_control_invalid_messages_total')) >= 1, 10000, 'control-channel garbage counted');
 
     // Same processes, afterwards: RPC answers and events still flow across nodes.
     expect((await api1.rpc('REGISTRY.unregister_session', { args: [uniq('none')] })).body).toMatchObject({ ok: true, data: false });
