@@ -238,7 +238,13 @@ describe('chaos', () => {
         const h = await history(uid);
         for (const t of list) {
           const mine = h.filter((e) => isTaskEvent(e) && payloadOf(e).task_id === t.taskId);
-          if (!mine.some((e) => TERMINAL.has(payloadOf(e).status))) missing.push(`${t.taskId}: [${mine.map((e) => payloadOf(e).status).join(',')}] registry=${await redis.client.get(`task:${t.taskId}`).catch(() => '?')}`);
+          if (!mine.some((e) => TERMINAL.has(payloadOf(e).status))) {
+            // Where BullMQ has the job: its hash (attempts, stalls, failure) and the active list.
+            const job = await redis.client.hgetall(`{bull}:computation:${t.taskId}`).catch(() => ({}));
+            const active = await redis.client.lpos('{bull}:computation:active', t.taskId).catch(() => null);
+            const { data: _d, opts: _o, ...fields } = job as Record<string, string>;
+            missing.push(`${t.taskId}: [${mine.map((e) => payloadOf(e).status).join(',')}] job=${JSON.stringify(fields).slice(0, 300)} active_index=${active}`);
+          }
         }
       }
       throw new Error(`${err.message}; ${missing.length} tasks without a terminal event: ${missing.slice(0, 5).join(' | ')}`);
