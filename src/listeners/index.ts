@@ -121,8 +121,18 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
 
   // Control channel: "user X's watcher requests changed" (plain SUBSCRIBE on one channel).
   const sub: RedisHandle = createRedis({ settings: config.redis, name: `pinnokio:listeners-control:${config.instanceId}`, logger });
+  // Anyone with Redis access can publish here: a message that cannot be a uid is logged (size
+  // only) and counted, and nothing a message does can throw out of this handler.
+  const controlInvalid = metrics.counter('listeners_control_invalid_messages_total', 'Messages on the listeners control channel that are not a uid');
   sub.client.on('message', (channel: string, uid: string) => {
-    if (channel === keys.listenerControl()) coordinator.onControl(uid);
+    if (channel !== keys.listenerControl()) return;
+    try {
+      if (typeof uid !== 'string' || uid.length === 0 || uid.length > 256) throw new Error('not a uid');
+      coordinator.onControl(uid);
+    } catch (err) {
+      controlInvalid.inc();
+      logger.warn({ channel, bytes: typeof uid === 'string' ? uid.length : 0, err: (err as Error).message }, 'listeners: ignoring an invalid control message');
+    }
   });
   await sub.client.subscribe(keys.listenerControl());
 

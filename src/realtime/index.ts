@@ -6,6 +6,7 @@ import type { RoleContext } from '../roles.js';
 import { channelNames, keys } from '../shared/keys.js';
 import { createRedis, type RedisHandle } from '../shared/redis.js';
 import { registerAdminPage } from './admin.js';
+import { guardAdapterClient } from './adapterGuard.js';
 import { createAuthenticator } from './auth.js';
 import { ConnectionManager } from './connections.js';
 import { SocketPresence, type PresenceTimings } from './presence.js';
@@ -55,15 +56,26 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
   const socketPath = opts.socketPath ?? '/socket.io';
 
   const handles: RedisHandle[] = [];
-  const redis = (role: string) => {
-    const h = createRedis({ settings: config.redis, name: `pinnokio:gw-${role}:${config.instanceId}`, logger });
+  const redis = (role: string, extra: { shardedSubscribers?: boolean } = {}) => {
+    const h = createRedis({ settings: config.redis, name: `pinnokio:gw-${role}:${config.instanceId}`, logger, ...extra });
     handles.push(h);
     return h.client;
   };
-  const adapterPub = redis('adapter-pub');
-  const adapterSub = redis('adapter-sub');
+  const adapterInvalid = metrics.counter('realtime_adapter_invalid_messages_total', 'Messages on socket.io adapter channels that were not adapter messages (or made the adapter fail)');
+  const adapterErrors = metrics.counter('realtime_adapter_command_errors_total', 'Failed Redis commands issued by the socket.io adapter', ['command']);
+  const guardOpts = { logger, onInvalid: () => adapterInvalid.inc(), onCommandError: (command: string) => adapterErrors.inc({ command }) };
+  const adapterPub = guardAdapterClient(redis('adapter-pub'), guardOpts);
+  // On a cluster the sharded adapter SSUBSCRIBEs: the sub client must route by slot.
+  const adapterSub = guardAdapterClient(redis('adapter-sub', { shardedSubscribers: config.redis.cluster }), guardOpts);
   const userSub = redis('user-sub');
-  core.lifecycle.add(PHASE.redis, { name: 'realtime-redis', close: async () => void (await Promise.all(handles.map((h) => h.close()))) });
+  core.lifecycle.add(PHASE.redis, {
+    name: 'realtime-redis',
+    close: async () => {
+      adapterPub.close();
+      adapterSub.close();
+      await Promise.all(handles.map((h) => h.close()));
+    },
+  });
 
   const connects = metrics.counter('realtime_connects_total', 'Realtime connections opened on this node', ['transport']);
   const disconnects = metrics.counter('realtime_disconnects_total', 'Realtime connections closed on this node', ['transport']);
@@ -144,7 +156,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
     server: app.server,
     path: socketPath,
     allowedOrigins: config.allowedOrigins,
-    adapter: { pub: adapterPub, sub: adapterSub, sharded: config.redis.cluster },
+    adapter: { pub: adapterPub.client, sub: adapterSub.client, sharded: config.redis.cluster },
     auth,
     serviceToken: config.serviceToken,
     manager,

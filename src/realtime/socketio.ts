@@ -30,6 +30,7 @@ export interface SocketIoOptions {
   server: HttpServer;
   path: string;
   allowedOrigins: readonly string[];
+  /** Clients for the adapter, already wrapped by guardAdapterClient (see adapterGuard.ts). */
   adapter: { pub: RedisClient; sub: RedisClient; sharded: boolean };
   auth: Authenticator;
   serviceToken: string | undefined;
@@ -84,6 +85,8 @@ export function createSocketServer(o: SocketIoOptions): GatewayServer {
       cb(null, true);
     },
   });
+  // Sharded pub/sub on a cluster (each channel lives on its slot's primary; the sub client must be
+  // created with shardedSubscribers). 'static': one channel per namespace, no per-room channels.
   io.adapter(
     o.adapter.sharded
       ? createShardedAdapter(o.adapter.pub, o.adapter.sub, { subscriptionMode: 'static' })

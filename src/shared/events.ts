@@ -253,7 +253,10 @@ function stateChange(event: EventEnvelope): string[] {
 /**
  * Plain PUBLISH (no pattern subscriptions anywhere, CONTRACT §6), plus a bounded per-user history
  * list used for socket replay, written by one Lua script in the same round trip, so a replay never
- * misses an event that was delivered live and a deposed lease owner can never publish.
+ * misses an event that was delivered live, a process killed mid-publish cannot leave an event in the
+ * history that sockets never got, and a deposed lease owner can never publish. On a cluster the
+ * script runs on the node of the user's hash-tagged keys, so every event of a user is published from
+ * one node, in order (a keyless PUBLISH of its own would go to a random node and could be reordered).
  */
 export function createPublisher(o: PublisherOptions): EventPublisher {
   const run = publishCommand(o.redis);

@@ -28,6 +28,13 @@ export interface CreateRedisOptions {
    * blocking connections (BullMQ workers).
    */
   autoPipelining?: boolean;
+  /**
+   * Cluster mode only: route SSUBSCRIBE to the primary owning each channel's slot (one subscriber
+   * connection per primary, resubscribed after failover). Required for sharded pub/sub: without it
+   * ioredis sends SSUBSCRIBE over its single subscriber connection to a random node, which answers
+   * MOVED for every channel it does not own, and the command fails after maxRedirections.
+   */
+  shardedSubscribers?: boolean;
 }
 
 const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 5000) + Math.floor(Math.random() * 100);
@@ -90,6 +97,7 @@ export function createRedis(o: CreateRedisOptions): RedisHandle {
         enableOfflineQueue: true,
         lazyConnect: opts.lazyConnect,
         enableAutoPipelining: opts.enableAutoPipelining,
+        shardedSubscribers: o.shardedSubscribers ?? false,
       })
     : new Redis({ host: o.settings.host, port: o.settings.port, ...opts });
 

@@ -63,7 +63,10 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
       const queue = queues.get(kind.queue);
       const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
       if (doc && doc.task_info.user_id !== userId) throw conflict(`task id ${taskId} is taken by another user's task; choose another ${idArg(kind)}`);
-      if (doc && !TERMINAL_STATUSES.has(doc.task_info.status)) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
+      // A live task has its job. A non-terminal document without any job (we hold the start lock,
+      // so no other start is between its two steps) is an orphan: a start killed after registering
+      // it and before enqueuing. It is started again instead of refusing every retry forever.
+      if (doc && !TERMINAL_STATUSES.has(doc.task_info.status) && old) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
       if (old) {
         const state = await old.getState();
         if (QUEUED_STATES.has(state)) throw conflict(`task ${taskId} still has a ${state} job (a cancelled run that has not stopped yet?); retry shortly`);

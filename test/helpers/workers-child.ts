@@ -13,6 +13,8 @@ import { startWorkers } from '../../src/workers/index.js';
 const env = JSON.parse(process.env.WORKERS_CHILD_ENV ?? '{}') as Record<string, string>;
 const gateKey = process.env.WORKERS_CHILD_GATE || undefined;
 const lockMs = Number(process.env.WORKERS_CHILD_LOCK_MS || 1000);
+/** Set: no progress lines on stdout (long runs, e.g. the chaos test, only need `ready` and the log). */
+const quiet = process.env.WORKERS_CHILD_QUIET === '1';
 
 const res = await loadConfig(env);
 if (!res.ok) {
@@ -31,7 +33,7 @@ await startWorkers(
     stalledIntervalMs: lockMs,
     cancelPollMs: 100,
     onProgress: async (e) => {
-      process.stdout.write(`${JSON.stringify({ progress: e })}\n`);
+      if (!quiet) process.stdout.write(`${JSON.stringify({ progress: e })}\n`);
       if (!gateKey) return;
       while ((await redis.get(gateKey)) === null) await new Promise((r) => setTimeout(r, 20));
     },
