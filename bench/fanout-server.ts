@@ -11,6 +11,7 @@
  * Usage (by bench/fanout.ts): tsx --expose-gc bench/fanout-server.ts <gateway|ws|sio> <redisHost> <redisPort> [firestoreHost]
  */
 import { createServer } from 'node:http';
+import v8 from 'node:v8';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -148,6 +149,9 @@ process.on('message', (m: { cmd: string }) => {
     gc();
     gc();
     const u = process.memoryUsage();
+    // FANOUT_HEAP_DIR: also write a heap snapshot (to find what a connection holds).
+    const dir = process.env.FANOUT_HEAP_DIR;
+    if (dir) v8.writeHeapSnapshot(`${dir}/fanout-${kind}-${Date.now()}.heapsnapshot`);
     send({ mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external } });
   } else if (m.cmd === 'attaching') {
     send({ attaching: started.attaching() });

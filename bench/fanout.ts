@@ -114,7 +114,7 @@ async function publishAt(pub: Redis, rate: number, seconds: number, phase: numbe
       const p = pub.pipeline();
       for (let i = 0; i < owed; i++) {
         const uid = `bu${Math.floor(Math.random() * SOCKETS)}`;
-        const env = makeEvent('notif.add', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i, ph: phase });
+        const env = makeEvent('task.progress_update', uid, { t: Number(process.hrtime.bigint()) / 1e6, n: sent + i, ph: phase });
         p.publish(`user:${uid}`, JSON.stringify(env));
       }
       sent += owed;
