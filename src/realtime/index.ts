@@ -26,6 +26,8 @@ export interface GatewayOptions {
   wsPath?: string;
   /** Serve GET /admin (default true). */
   adminPage?: boolean;
+  /** How often /ws clients are pinged; one that did not answer the previous ping is closed (default 25 s). */
+  wsPingIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -173,7 +175,7 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
     auth,
     manager,
     maxBufferedBytes: l.wsMaxBufferedBytes ?? 4 * 1024 * 1024,
-    pingIntervalMs: 25000,
+    pingIntervalMs: opts.wsPingIntervalMs ?? 25000,
     logger,
     isClosing,
     onAuthFailure,

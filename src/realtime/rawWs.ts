@@ -60,6 +60,9 @@ export interface RawWsGateway {
   close(): Promise<void>;
 }
 
+/** Errors of a socket still being upgraded (its owner answers or destroys it). Module-level: a closure here would retain the upgrade's scope. */
+const ignoreError = (): void => undefined;
+
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ ok: false, data: null, error: { code, message } });
   const reason = status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
@@ -93,11 +96,28 @@ function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logge
 export function attachRawWs(o: RawWsOptions): RawWsGateway {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024, perMessageDeflate: false });
   const conns = new Set<OpenConnection>();
+  // One liveness sweep for every /ws client (not a timer and a closure per socket): a client that
+  // did not answer the previous ping is terminated.
+  const answered = new WeakSet<WebSocket>();
+  const sweep = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!answered.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      answered.delete(ws);
+      ws.ping();
+    }
+  }, o.pingIntervalMs);
+  sweep.unref();
+  function markAnswered(this: WebSocket): void {
+    answered.add(this);
+  }
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === o.socketIoPath || url.pathname.startsWith(`${o.socketIoPath}/`)) return;
-    socket.on('error', () => undefined);
+    socket.on('error', ignoreError);
     if (url.pathname !== o.path) return refuse(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
     if (o.isClosing()) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
     if (!originAllowed(req, o.allowedOrigins)) {
@@ -116,7 +136,13 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     authenticate(req, creds).then(
       (p) => {
         if (o.isClosing() || socket.destroyed) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
-        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, p.uid, q.get('last_event_id') ?? undefined, deltas, chat));
+        const lastEventId = q.get('last_event_id') ?? undefined;
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          // ws handles the socket's errors from here; our listener would keep this whole upgrade
+          // (request, URL, head) reachable for the connection's lifetime.
+          socket.off('error', ignoreError);
+          onConnection(ws, p.uid, lastEventId, deltas, chat);
+        });
       },
       (err: unknown) => {
         const e = err instanceof GatewayAuthError ? err : new GatewayAuthError('UNAUTHORIZED', 'authentication failed');
@@ -142,16 +168,8 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
   };
 
   const onConnection = (ws: WebSocket, uid: string, lastEventId: string | undefined, deltas: boolean, chat: WatchSpec | undefined) => {
-    let alive = true;
-    ws.on('pong', () => {
-      alive = true;
-    });
-    const ping = setInterval(() => {
-      if (!alive) return ws.terminate();
-      alive = false;
-      ws.ping();
-    }, o.pingIntervalMs);
-    ping.unref();
+    answered.add(ws);
+    ws.on('pong', markAnswered);
     const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
     // The thread's chat watcher runs while this socket is open: one request per socket, renewed
     // while it is open, released on close (and lapsing by itself if this node dies).
@@ -180,7 +198,6 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     );
     ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
     ws.on('close', () => {
-      clearInterval(ping);
       if (renew) clearInterval(renew);
       // After the last hold landed, so a hold still in flight cannot outlive the release.
       if (watchers) void lastHold.then(() => watchers.release(uid, holder, chat!)).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
@@ -217,6 +234,7 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
     close() {
       closing ??= (async () => {
         o.server.off('upgrade', onUpgrade);
+        clearInterval(sweep);
         for (const ws of wss.clients) ws.close(1001, 'server shutting down');
         await Promise.all([...conns].map((c) => c.close()));
         for (const ws of wss.clients) ws.terminate();

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { makeEvent, type EventEnvelope } from '../../src/shared/events.js';
 import { ConnectionSink, type ConnectionTransport } from '../../src/realtime/sink.js';
-import { startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
+import { startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { idToken, startAuthEmulator, type AuthEmulator } from '../helpers/realtimeAuth.js';
 import { recordWs, startGatewayNode, type GatewayNode } from '../helpers/realtimeNode.js';
 
@@ -95,5 +96,29 @@ describe('a slow /ws client over TCP', () => {
     await pub.publishUser(after);
     await waitFor(() => fast.frames.some((f) => f.event_id === after.event_id), 10000, 'fast client after');
     fast.close();
+  });
+});
+
+describe('/ws liveness', () => {
+  it('closes a client that stops answering pings and keeps one that answers (one sweep for all clients)', async () => {
+    const pinged = await startGatewayNode({ gateway: { presence: false, wsPingIntervalMs: 500 } });
+    try {
+      const url = (uid: string) => `${pinged.url.replace(/^http/, 'ws')}/ws?uid=${uid}`;
+      const auth = { headers: { authorization: `Bearer ${TEST_TOKEN}` } };
+      const mute = new WebSocket(url(uniq('mute')), { ...auth, autoPong: false });
+      const live = new WebSocket(url(uniq('live')), auth);
+      let livePings = 0;
+      live.on('ping', () => (livePings += 1));
+      const muteClosed = new Promise<void>((r) => mute.once('close', () => r()));
+      await Promise.all([mute, live].map((w) => new Promise((r, j) => (w.once('open', r), w.once('error', j)))));
+      await muteClosed;
+      // The answering client got pinged across several sweeps after the mute one was closed, and is still open.
+      const seen = livePings;
+      await waitFor(() => livePings >= seen + 2, 10000, 'two more pings to the live client');
+      expect(live.readyState).toBe(WebSocket.OPEN);
+      live.close();
+    } finally {
+      await pinged.close();
+    }
   });
 });
