@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApi } from './api/buildApi.js';
+import { mountDashboard } from './api/dashboard.js';
 import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
 import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
@@ -73,7 +74,9 @@ export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Pr
   const app = serveHttp ? buildApi(core.deps) : undefined;
   const ctx: RoleContext = app ? { core, app } : { core };
 
-  await setupTasks(ctx);
+  const { queues } = await setupTasks(ctx);
+  // /admin/queues must be registered before the app listens.
+  if (app) await mountDashboard(app, queues.all(), config.serviceToken);
   let listeners: ListenersHandle | undefined;
   if (serveHttp && config.listenersEnabled) {
     core.deps.checks.push(firestoreCheck(firebase));

@@ -8,7 +8,7 @@ import {
   type Role,
 } from './schema.js';
 import type { SecretSource } from './secrets.js';
-import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../api/rpc/replyTo.js';
+import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../shared/replyTo.js';
 import { parseCidr } from '../shared/cidr.js';
 
 /** Widest range the /ws migration bridge accepts in production (IPv4 and IPv6 alike). */

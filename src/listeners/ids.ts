@@ -1,4 +1,4 @@
-import type { ListenerArgs } from '../api/deps.js';
+import type { ListenerArgs } from '../app/deps.js';
 
 export const LISTENER_TYPES = ['chat', 'notif', 'msg', 'workflow'] as const;
 export type ListenerType = (typeof LISTENER_TYPES)[number];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { bearerOf } from '../api/auth.js';
+import { bearerOf } from '../shared/tokens.js';
 import { chatMode, type WatchSpec } from '../listeners/ids.js';
 import { clientAddress, type CidrSet } from '../shared/cidr.js';
 import { isDelta, type EventEnvelope } from '../shared/events.js';

@@ -4,7 +4,7 @@
  * task had already ended, so each task publishes exactly one terminal event however many
  * processes race to end it.
  */
-import type { ServiceDeps } from '../api/deps.js';
+import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
 import { makeEvent } from '../shared/events.js';
 

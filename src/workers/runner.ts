@@ -10,7 +10,7 @@ import { TERMINAL_STATUSES } from '../registry/types.js';
 import { keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { cancelled, errorBody, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
-import type { ServiceDeps } from '../api/deps.js';
+import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
 import { publishTaskEvent, TaskProgress, type ProgressHook } from './progress.js';
 import { DEFAULT_COMPANY_ID, type TaskDeps, type TaskKind, type TaskRunContext } from './tasks/types.js';

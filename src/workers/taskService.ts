@@ -12,7 +12,7 @@
  * users cannot be probed); vectors are stored and queried per company.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServiceDeps, TaskCallers, TaskService } from '../api/deps.js';
+import type { ServiceDeps, TaskCallers, TaskService } from '../app/deps.js';
 import { TERMINAL_STATUSES, type TaskDocument } from '../registry/types.js';
 import { conflict, notFound, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';

@@ -3,6 +3,7 @@ import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import type { Env } from '../../src/config/load.js';
 import { buildApi } from '../../src/api/buildApi.js';
+import { mountDashboard } from '../../src/api/dashboard.js';
 import { createCore, PHASE, type Core } from '../../src/core.js';
 import { attachGateway, type Gateway, type GatewayOptions } from '../../src/realtime/index.js';
 import type { EventEnvelope } from '../../src/shared/events.js';
@@ -22,7 +23,7 @@ export interface GatewayNode {
 }
 
 /**
- * One gateway node as main.ts builds it (setupTasks when `tasks`/`workers`, attachGateway before
+ * One gateway node as main.ts builds it (setupTasks + the queue dashboard when `tasks`/`workers`, attachGateway before
  * listen, startWorkers when `workers`), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
  * Firestore emulator whose host is in FIRESTORE_EMULATOR_HOST.
  */
@@ -32,7 +33,10 @@ export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions;
   const core = createCore({ config, logger: silentLogger(), firebase, masterSwitchPollMs: 50 });
   const app = buildApi(core.deps);
   const ctx = { core, app };
-  if (o.tasks || o.workers) await setupTasks(ctx);
+  if (o.tasks || o.workers) {
+    const { queues } = await setupTasks(ctx);
+    await mountDashboard(app, queues.all(), config.serviceToken);
+  }
   const gateway = await attachGateway(ctx, o.gateway);
   if (!gateway) throw new Error('gateway not attached');
   if (o.workers) await startWorkers(ctx);

@@ -26,7 +26,7 @@ const arrProtoKeysBefore = Reflect.ownKeys(Array.prototype).map(String).sort();
 beforeAll(async () => {
   fs = await startFirestore();
   svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') } });
-  await setupTasks({ core: svc.core, app: svc.app }, { dashboard: false }); // queues only: nothing runs the jobs
+  await setupTasks({ core: svc.core, app: svc.app }); // queues only: nothing runs the jobs
   attachListenerBookkeeping({ core: svc.core, app: svc.app }); // REGISTRY.*listener* and LISTENERS.* reach their service
 });
 afterAll(async () => {

@@ -31,7 +31,7 @@ const gate = (taskId: string): Gate => {
 beforeAll(async () => {
   fs = await startFirestore();
   svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
-  await setupTasks({ core: svc.core, app: svc.app }, { dashboard: false });
+  await setupTasks({ core: svc.core, app: svc.app });
   await startWorkers({ core: svc.core }, { cancelPollMs: 50, onProgress, concurrency: 4 });
 });
 afterAll(async () => {

@@ -13,7 +13,7 @@ beforeAll(async () => {
   // A worker-only process as in a split deployment: no watchers, only the bookkeeping.
   svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' } });
   attachListenerBookkeeping({ core: svc.core });
-  await setupTasks({ core: svc.core }, { dashboard: false });
+  await setupTasks({ core: svc.core });
   await startWorkers({ core: svc.core });
 });
 afterAll(async () => {

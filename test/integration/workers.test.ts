@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/buildApi.js';
 import { keys } from '../../src/shared/keys.js';
-import { mountDashboard } from '../../src/workers/dashboard.js';
+import { mountDashboard } from '../../src/api/dashboard.js';
 import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
@@ -28,7 +28,7 @@ beforeAll(async () => {
   svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: llm.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model' } });
   bare = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
   for (const s of [svc, bare]) {
-    await setupTasks({ core: s.core, app: s.app }, { dashboard: false });
+    await setupTasks({ core: s.core, app: s.app });
     await startWorkers({ core: s.core }, { cancelPollMs: 50, onProgress, concurrency: 2 });
   }
 });

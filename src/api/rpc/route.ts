@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, errorEnvelope, isDependencyError, okEnvelope, type ErrorCode } from '../../shared/errors.js';
-import type { ServiceDeps } from '../deps.js';
+import type { ServiceDeps } from '../../app/deps.js';
 import type { Logger } from '../../shared/logger.js';
 import { assertServiceToken } from '../auth.js';
 import { bindArgs, describeIssues, describeMethod, isReadOnly } from './bind.js';
 import { Idempotency } from './idempotency.js';
-import { replyToProblem } from './replyTo.js';
+import { replyToProblem } from '../../shared/replyTo.js';
 import type { RpcMethod } from './types.js';
 import { unknownMethodMessage } from './index.js';
 

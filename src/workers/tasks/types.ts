@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { QueueName } from '../../config/schema.js';
-import type { ServiceDeps } from '../../api/deps.js';
+import type { ServiceDeps } from '../../app/deps.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis.js';
 

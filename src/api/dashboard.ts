@@ -1,6 +1,6 @@
 /**
  * The queue dashboard (@bull-board) at `/admin/queues`, behind the admin sign-in shared with the
- * console (src/realtime/admin.ts): the HttpOnly, SameSite=Strict cookie with Path=/admin set by
+ * console (src/console/auth.ts): the HttpOnly, SameSite=Strict cookie with Path=/admin set by
  * signing in at /admin is valid here, `?token=<service token>` sets it too, and API clients keep
  * using the bearer header.
  */
@@ -8,7 +8,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkAdmin } from '../realtime/admin.js';
+import { checkAdmin } from '../console/auth.js';
 import { AppError, toErrorBody } from '../shared/errors.js';
 import type { Queue } from 'bullmq';
 
