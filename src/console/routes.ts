@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../core.js';
 import { adminSetCookie, tokenMatches } from '../shared/tokens.js';
 import { checkAdmin } from './auth.js';
+import { invalidArgs, toErrorBody, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';
 import { tasksRuntime } from '../workers/index.js';
 import { readStatusRecords, type StatusRecord } from './status.js';
@@ -234,7 +235,7 @@ export function registerConsole(app: FastifyInstance, o: { core: Core }): void {
     const uidOf = (req: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply): string | undefined => {
       const uid = req.params.uid;
       if (UID.test(uid)) return uid;
-      void reply.code(400).send({ ok: false, error: { code: 'INVALID_ARGS', message: 'uid may contain only letters, digits and _ . @ + = - (1-128 characters)' } });
+      void reply.code(400).send({ ok: false, error: toErrorBody(invalidArgs('uid may contain only letters, digits and _ . @ + = - (1-128 characters)')) });
       return undefined;
     };
 
@@ -247,7 +248,7 @@ export function registerConsole(app: FastifyInstance, o: { core: Core }): void {
     scope.get<{ Params: { uid: string } }>('/admin/api/users/:uid/stream', { onRequest: guard(false) }, async (req, reply) => {
       const uid = uidOf(req, reply);
       if (!uid) return reply;
-      if (open.size >= MAX_STREAMS) return reply.code(503).send({ ok: false, error: { code: 'UNAVAILABLE', message: `at most ${MAX_STREAMS} user streams per node` } });
+      if (open.size >= MAX_STREAMS) return reply.code(503).send({ ok: false, error: toErrorBody(unavailable(`at most ${MAX_STREAMS} user streams per node`)) });
       reply.hijack();
       const res = reply.raw;
       open.add(res);

@@ -9,7 +9,8 @@ import type { z } from 'zod';
 import { TERMINAL_STATUSES } from '../registry/types.js';
 import { keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { cancelled, errorBody, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
+import { toErrorBody } from '../shared/errors.js';
+import { cancelled, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
 import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
 import { publishTaskEvent, TaskProgress, type ProgressHook } from './progress.js';
@@ -161,14 +162,14 @@ export function createRunner(o: RunnerOptions) {
     } catch (err) {
       const te = toTaskError(err);
       if (te.code === 'CANCELLED') {
-        await emitCancelled(svc, { taskId: tid, userId: d.user_id, floor: reporter.progress, workerId: o.workerId }, { reason: te.message }, errorBody(te));
+        await emitCancelled(svc, { taskId: tid, userId: d.user_id, floor: reporter.progress, workerId: o.workerId }, { reason: te.message }, toErrorBody(te));
         m.cancelled.inc({ kind: kind.name });
         end('cancelled');
         log.info({ reason: te.message }, 'task cancelled');
         throw new UnrecoverableError(`CANCELLED: ${te.message}`);
       }
       if (!te.retryable || n >= maxAttempts) {
-        await reporter.emit('failed', null, 'failed', { error: errorBody(te), attempts: n }, { error: errorBody(te) });
+        await reporter.emit('failed', null, 'failed', { error: toErrorBody(te), attempts: n }, { error: toErrorBody(te) });
         m.failed.inc({ kind: kind.name, code: te.code });
         end('failed');
         log.warn({ code: te.code, err: te.message, attempt: n }, 'task failed');
@@ -177,7 +178,7 @@ export function createRunner(o: RunnerOptions) {
       m.retried.inc({ kind: kind.name });
       end('retried');
       log.warn({ code: te.code, err: te.message, attempt: n, max_attempts: maxAttempts }, 'task attempt failed; will retry');
-      const outcome = await reporter.emit('processing', null, 'retry_scheduled', { attempt: n, max_attempts: maxAttempts, error: errorBody(te) });
+      const outcome = await reporter.emit('processing', null, 'retry_scheduled', { attempt: n, max_attempts: maxAttempts, error: toErrorBody(te) });
       if (outcome === 'terminal') throw new UnrecoverableError('task ended while retrying');
       throw te;
     }
@@ -223,7 +224,7 @@ export function createRunner(o: RunnerOptions) {
     const te = new TaskError('INTERNAL', `worker lost the job: ${err.message}`, false);
     const doc = await svc.taskRegistry.getTaskRegistry(d.task_id);
     const reporter = new TaskProgress({ deps: svc, taskId: d.task_id, userId: d.user_id, floor: doc?.progress.progress_percent ?? 0 });
-    await reporter.emit('failed', null, 'failed', { error: errorBody(te) }, { error: errorBody(te) });
+    await reporter.emit('failed', null, 'failed', { error: toErrorBody(te) }, { error: toErrorBody(te) });
     m.failed.inc({ kind: kind.name, code: te.code });
   };
 

@@ -14,7 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceDeps, TaskCallers, TaskService } from '../app/deps.js';
 import { TERMINAL_STATUSES, type TaskDocument } from '../registry/types.js';
-import { conflict, notFound, unavailable } from '../shared/errors.js';
+import { conflict, notFound, toErrorBody, unavailable } from '../shared/errors.js';
+import { cancelled } from './errors.js';
 import { keys } from '../shared/keys.js';
 import { publishTaskEvent, TaskProgress } from './progress.js';
 import { emitCancelled } from './runner.js';
@@ -87,7 +88,7 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
         return String(job.id);
       } catch (err) {
         deps.logger.error({ err: (err as Error).message, task_id: taskId }, 'could not enqueue task');
-        const error = { code: 'UNAVAILABLE', message: 'the task queue is unavailable' };
+        const error = toErrorBody(unavailable('the task queue is unavailable'));
         await new TaskProgress({ deps, taskId, userId }).emit('failed', null, 'failed', { error }, { error });
         throw unavailable('the task queue is unavailable; try again', 200);
       }
@@ -154,7 +155,7 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
         if (job && state !== 'active') removed = await job.remove().then(() => true, () => false);
       }
       // The event carries the progress stored at the moment of cancelling (never below the last one).
-      const outcome = await emitCancelled(deps, { taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }, { reason: 'cancelled by request', was }, { code: 'CANCELLED', message: 'cancelled by request' });
+      const outcome = await emitCancelled(deps, { taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }, { reason: 'cancelled by request', was }, toErrorBody(cancelled('cancelled by request')));
       if (outcome === 'terminal') {
         const now = await deps.taskRegistry.getTaskRegistry(taskId);
         return { success: false, task_id: taskId, status: now?.task_info.status ?? 'unknown', message: 'task ended before it could be cancelled' };
