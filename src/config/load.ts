@@ -97,12 +97,17 @@ function parseJsonSecret(name: string, text: string | undefined, problems: strin
 }
 
 /** Secret JSON values override env: a secret field becomes the env variable it stands for. */
+/** A secret's field as an environment value: scalars as text, anything else as its JSON (never "[object Object]"). */
+function scalarText(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : JSON.stringify(v);
+}
+
 function overlay(env: Record<string, string | undefined>, fields: Record<string, unknown> | undefined, map: Record<string, string>): void {
   if (!fields) return;
   for (const [field, envName] of Object.entries(map)) {
     const v = fields[field];
     if (v === undefined || v === null) continue;
-    env[envName] = Array.isArray(v) ? v.join(',') : String(v);
+    env[envName] = Array.isArray(v) ? v.join(',') : scalarText(v);
   }
 }
 
@@ -159,7 +164,7 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
     const llm = await fetchSecret(secrets, env.LLM_SECRET_NAME, problems);
     if (llm !== undefined) {
       const asJson = llm.trim().startsWith('{') ? parseJsonSecret('LLM_SECRET_NAME', llm, problems) : undefined;
-      env.LLM_API_KEY = asJson ? String(asJson.api_key ?? '') : llm.trim();
+      env.LLM_API_KEY = asJson ? scalarText(asJson.api_key ?? '') : llm.trim();
     }
   }
 

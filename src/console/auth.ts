@@ -8,6 +8,7 @@
  * (cookie helpers in src/shared/tokens.ts).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../shared/errors.js';
 import { adminSetCookie, bearerOf, hasAdminCookie, tokenMatches } from '../shared/tokens.js';
 
 export type AdminAuth = { kind: 'ok' } | { kind: 'redirect'; location: string } | { kind: 'denied'; status: 401 | 403; message: string };
@@ -30,4 +31,9 @@ export function checkAdmin(req: FastifyRequest, reply: FastifyReply, expected: s
   const bearer = bearerOf(req.headers.authorization);
   if (bearer === undefined) return { kind: 'denied', status: 401, message: 'sign in at /admin (service token) or send Authorization: Bearer' };
   return tokenMatches(bearer, expected) ? { kind: 'ok' } : { kind: 'denied', status: 403, message: 'invalid service token' };
+}
+
+/** A denied admin request as the error it answers (401 UNAUTHORIZED / 403 FORBIDDEN). */
+export function adminDenial(r: { status: 401 | 403; message: string }): AppError {
+  return new AppError(r.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', r.message, undefined, r.status);
 }

@@ -101,7 +101,7 @@ export class RedisTaskRegistry implements TaskRegistry {
     const ut = keys.userTasks(input.userId);
     const fields: Record<string, string> = {};
     for (const section of ['task_info', 'isolation', 'progress', 'resources'] as const) {
-      flatten([section], doc[section] as unknown as Record<string, unknown>, fields);
+      flatten([section], doc[section], fields);
     }
     // A re-registration of the same id by its owner starts a fresh document (old fields, e.g. a result, go).
     const written = (await (this.redis as unknown as TaskScripts).registryRegisterTask(
