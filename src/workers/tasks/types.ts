@@ -54,6 +54,13 @@ export interface TaskKind<I = unknown, R = unknown> {
   process(input: I, ctx: TaskRunContext): Promise<R>;
 }
 
+/**
+ * A task kind of any payload type: the list of kinds is heterogeneous, and each payload is checked
+ * by its own `kind.payload` schema before `process` sees it, so the input type is erased here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- payload types differ per kind; validated at run time by kind.payload
+export type AnyTaskKind = TaskKind<any, unknown>;
+
 export function defineTask<I, R>(k: TaskKind<I, R>): TaskKind<I, R> {
   return k;
 }
