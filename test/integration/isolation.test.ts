@@ -4,15 +4,15 @@
  * the envelope's or the argument's user_id); vectors are stored and queried per company; a
  * cancelled event never carries less progress than what was recorded before it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
 import { setupTasks, startWorkers } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
-import { collectChannel, startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { collectChannel, uniq, waitFor } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 import { deferred, docs, taskEvents, terminalOf } from '../helpers/workers.js';
 
-let fs: FirestoreEmulator;
 let svc: TestService;
 type Gate = { reached: ReturnType<typeof deferred<void>>; release: ReturnType<typeof deferred<void>> };
 const gates = new Map<string, Gate>();
@@ -28,15 +28,10 @@ const gate = (taskId: string): Gate => {
   return g;
 };
 
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
+useStack({ env: { QUEUE_PREFIX: uniq('q') } }, async (s) => {
+  svc = s.svc;
   await setupTasks({ core: svc.core, app: svc.app });
   await startWorkers({ core: svc.core }, { cancelPollMs: 50, onProgress, concurrency: 4 });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
 });
 
 /** An RPC made on behalf of a user: the envelope's user_id is the caller. */

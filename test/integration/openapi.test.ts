@@ -1,20 +1,14 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/api/rpc/index.js';
-import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { uniq } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 
 /** /docs (Swagger UI) and its OpenAPI document, generated from the RPC catalogue's zod schemas. */
-let fs: FirestoreEmulator;
 let svc: TestService;
-
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } }, (s) => {
+  svc = s.svc;
 });
 
 describe('OpenAPI document and /docs', () => {
