@@ -80,6 +80,12 @@ function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logge
   };
 }
 
+/** A text frame's payload as a string (ws hands a Buffer with the default binaryType). */
+function textOf(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+}
+
 /**
  * Raw WebSocket endpoint (CONTRACT §8) for clients that do not speak socket.io: `?token=<Firebase
  * ID token>`, or the service token (`Authorization: Bearer` or `?service_token=`) plus `?uid=`.
@@ -196,7 +202,7 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
       if (isBinary) return;
       let msg: { type?: unknown; last_event_id?: unknown };
       try {
-        msg = JSON.parse(String(data)) as typeof msg;
+        msg = JSON.parse(textOf(data)) as typeof msg;
       } catch {
         return;
       }
