@@ -80,8 +80,16 @@ describe('TASK.* through real BullMQ workers', () => {
   it('invalid input fails once, without retry, and says why', async () => {
     const uid = uniq('u');
     const col = await collectChannel([userChannel(uid)]);
-    const r = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') } });
-    const taskId = r.body.data.task_id;
+    // The RPC validates with the worker's schema, so such input never reaches a queue through it…
+    const refused = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') } });
+    expect(refused.body).toMatchObject({ ok: false, error: { code: 'INVALID_ARGS' } });
+    expect(refused.body.error.message).toMatch(/document_data\.content is empty/);
+    const missing = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { file_name: 'f.txt' }, job_id: uniq('job') } });
+    expect(missing.body).toMatchObject({ ok: false, error: { code: 'INVALID_ARGS' } });
+    expect(missing.body.error.message).toMatch(/document_data\.content is required/);
+    // …but a job enqueued by a caller of the task service (or left from an older release) still is checked by the worker.
+    const r = await svc.core.deps.tasks!.startDocumentAnalysis({ user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') });
+    const taskId = r.task_id as string;
     await col.next((m) => (m.payload as any)?.task_id === taskId && (m.payload as any).status === 'failed');
     const ev = taskEvents(col.messages, taskId);
     expect(ev.map((e) => e.status)).toEqual(['queued', 'started', 'failed']);
