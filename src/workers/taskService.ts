@@ -21,7 +21,7 @@ import { keys } from '../shared/keys.js';
 import { emitCancelled } from './runner.js';
 import type { QueueSet } from './queues.js';
 import { DEFAULT_COMPANY_ID } from './tasks/types.js';
-import { documentAnalysis, llmConversation, vectorComputation } from './tasks/index.js';
+import { documentAnalysis, llmConversation, TASK_KINDS, vectorComputation } from './tasks/index.js';
 import type { AnyTaskKind } from './tasks/types.js';
 import { createTaskStarter, type StartTask } from './startTask.js';
 import { VectorStore } from './vectorStore.js';
@@ -36,8 +36,8 @@ export interface TaskServiceOptions {
   queues: QueueSet;
 }
 
-/** The user task kinds by task_type (the registry's name for a kind). */
-const kindOfType = new Map<string, AnyTaskKind>([documentAnalysis, vectorComputation, llmConversation].map((k) => [k.name, k]));
+/** The user (tracked) task kinds by task_type, derived from the one list of kinds. */
+const kindOfType: ReadonlyMap<string, AnyTaskKind> = new Map(TASK_KINDS.filter((k) => k.tracked).map((k) => [k.name, k]));
 
 /** get_task_status's answer for a task document. */
 function statusOf(doc: TaskDocument): Record<string, unknown> {
