@@ -119,7 +119,7 @@ export function recordWs(url: string, query: Record<string, string>, headers: Re
   for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
   const ws = new WebSocket(u, { headers });
   const frames: Array<Record<string, unknown>> = [];
-  ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+  ws.on('message', (d) => frames.push(JSON.parse((d as Buffer).toString('utf8')) as Record<string, unknown>));
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));

@@ -27,7 +27,7 @@ describe('OpenAPI document and /docs', () => {
   it('validates as OpenAPI 3.1, every $ref resolves, and it lists every catalogue method with args and result', async () => {
     const res = await svc.app.inject({ method: 'GET', url: '/docs/json' });
     expect(res.statusCode).toBe(200);
-    const doc = res.json() as Record<string, any>;
+    const doc = res.json<Record<string, any>>();
     const validator = new Validator();
     const verdict = await validator.validate(doc);
     expect(verdict.errors ?? []).toEqual([]);
@@ -81,6 +81,6 @@ describe('OpenAPI document and /docs', () => {
   it('keeps GET /rpc/methods', async () => {
     const res = await svc.app.inject({ method: 'GET', url: '/rpc/methods' });
     expect(res.statusCode).toBe(200);
-    expect((res.json() as { data: { methods: unknown[] } }).data.methods).toHaveLength(CATALOGUE.length);
+    expect(res.json<{ data: { methods: unknown[] } }>().data.methods).toHaveLength(CATALOGUE.length);
   });
 });

@@ -160,7 +160,7 @@ describe('unified store guarantees', () => {
     await redis.client.config('RESETSTAT');
     const r = await svc.rpc('REGISTRY.unregister_session', { args: [sid] });
     expect(r.body.data).toBe(true);
-    const stats = (await redis.client.info('commandstats')) as string;
+    const stats = await redis.client.info('commandstats');
     expect(stats).toMatch(/cmdstat_(get|del|evalsha|eval)/);
     expect(stats).not.toMatch(/cmdstat_(scan|keys):/);
   });
