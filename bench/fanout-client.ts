@@ -52,7 +52,7 @@ function connectOne(i: number): Promise<void> {
       // 'ws': the bare baseline server; 'gws': the gateway's own /ws endpoint (service token + uid).
       const headers = kind === 'gws' ? { authorization: `Bearer ${token}` } : undefined;
       const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?uid=${uid}`, { perMessageDeflate: false, ...(headers ? { headers } : {}) });
-      ws.on('message', (d) => onEnvelope(JSON.parse(String(d)) as { payload?: { t?: number; n?: number; ph?: number } }));
+      ws.on('message', (d) => onEnvelope(JSON.parse((d as Buffer).toString('utf8')) as { payload?: { t?: number; n?: number; ph?: number } }));
       ws.once('open', () => {
         connectedN++;
         resolve();

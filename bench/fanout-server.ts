@@ -134,7 +134,9 @@ async function startBareSocketIo(): Promise<{ port: number; attaching(): number;
     attaching: () => 0,
     stop: async () => {
       io.disconnectSockets(true);
-      await new Promise<void>((r) => io.close(() => r()));
+      await new Promise<void>((r) => {
+        void io.close(() => r());
+      });
       for (const c of [adapterPub, adapterSub, sub]) c.disconnect();
     },
   };

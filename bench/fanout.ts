@@ -106,7 +106,7 @@ async function publishAt(pub: Redis, rate: number, seconds: number, phase: numbe
   const perTick = rate / (1000 / tickMs);
   const startT = performance.now();
   let sent = 0;
-  let owed = 0;
+  let owed: number;
   while (performance.now() - startT < seconds * 1000) {
     const due = Math.floor(((performance.now() - startT) / 1000) * rate) - sent;
     owed = Math.min(due, perTick * 5);
@@ -240,7 +240,7 @@ async function main() {
   for (const q of ratios)
     for (const rate of RATES) {
       const rec = q as Record<string, unknown>;
-      const x = (v: unknown) => (v === null || v === undefined ? '-' : `${v}x`);
+      const x = (v: unknown) => (v === null || v === undefined ? '-' : `${typeof v === 'number' ? v : JSON.stringify(v)}x`);
       console.log(`| ${q.variant} ÷ ${q.baseline ?? '(not run)'} | ${rate} | ${x(rec[`p50@${rate}`])} | ${x(rec[`p99@${rate}`])} | ${x(q.rss_per_socket)} | ${x(q.heap_per_socket)} |`);
     }
   const note = profileNote('fanout');

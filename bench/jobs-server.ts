@@ -40,7 +40,7 @@ async function main(): Promise<() => Promise<void>> {
   const core = createCore({ config, logger, firebase: createFirebase(config.firebase) });
   if (role === 'api') {
     const app = buildApi(core.deps);
-    await setupTasks({ core, app }, { dashboard: false });
+    await setupTasks({ core, app });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const addr = app.server.address();
     process.stdout.write(`READY ${typeof addr === 'object' && addr ? addr.port : 0}\n`);

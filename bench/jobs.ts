@@ -67,7 +67,7 @@ async function jobsChild(args: string[], profileName: string, env: Record<string
   started.add(child);
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /READY (\d+)/.exec(buf);
       if (m) resolve(Number(m[1]));
@@ -307,7 +307,10 @@ async function main() {
           if (t !== undefined) lat.push(performance.now() - t);
         });
         qe.on('completed', ({ jobId }) => {
-          if (sent.has(jobId)) (ended++, onEnd?.());
+          if (sent.has(jobId)) {
+            ended++;
+            onEnd?.();
+          }
         });
         const runBare = async (n: number, tag: string) => {
           sent.clear();

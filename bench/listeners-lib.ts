@@ -28,7 +28,7 @@ export function spawnReady(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--max-old-space-size=12288', '--import', 'tsx', new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('ready')) resolve(child);
     });

@@ -78,6 +78,7 @@ function sourceMapper(file: string): (f: CallFrame) => string | undefined {
     if (!Object.hasOwn(payloads, f.url)) return undefined;
     let sm = cache.get(f.url);
     if (!cache.has(f.url)) cache.set(f.url, (sm = new SourceMap(payloads[f.url]!)));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- tsc types findEntry as `{} | SourceMapping`; the lint project sees only SourceMapping
     const e = sm?.findEntry(f.lineNumber, f.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
     if (!e?.originalSource || e.originalLine === undefined) return undefined;
     const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : e.originalSource;
@@ -136,6 +137,7 @@ export function analyse(file: string, top = 15, whole = false, label?: string): 
     }
   }
   const busy = Math.max(1e-9, total - idle);
+  // eslint-disable-next-line no-control-regex -- NUL is the separator of the profile's stack keys
   const ownCode = (k: string) => /\u0000(src|bench|scripts)\//.test(k);
   const rows = (m: Map<string, number>, skipMeta: boolean, only?: (k: string) => boolean): CostRow[] =>
     [...m]

@@ -123,6 +123,7 @@ async function main(): Promise<void> {
       process.exit(code);
     }
   };
+  // eslint-disable-next-line prefer-const -- assigned once after start-up, but read earlier by the stop handler above
   let started: { close(): Promise<void> } | undefined;
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -1,6 +1,6 @@
 import type { Config } from './config/schema.js';
-import type { DependencyCheck, ServiceDeps } from './api/deps.js';
-import { redisCheck } from './api/ops.js';
+import type { DependencyCheck, ServiceDeps } from './app/deps.js';
+import { redisCheck } from './app/checks.js';
 import { createRegistryModeDecider } from './flags/registryMode.js';
 import type { Flags } from './flags/flags.js';
 import { FirestorePresence, LegacyRegistryStore } from './registry/legacyStore.js';

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import type { DestinationStream } from 'pino';
 import { buildApi } from './api/buildApi.js';
+import { mountDashboard } from './api/dashboard.js';
 import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
 import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
@@ -69,11 +70,19 @@ export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Pr
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'main Redis not reachable at start; serving degraded (registry falls back to legacy)');
   }
+  // Order matters:
+  // 1. the HTTP app exists before anything registers routes on it (it does not listen yet);
+  // 2. the queues and the task service (setupTasks) before the dashboard that shows those queues,
+  //    the console that reads them, and the workers and scheduler that use them;
+  // 3. the listeners before the gateway (sockets drive presence and watchers);
+  // 4. every route (dashboard, gateway, console) before app.listen: Fastify refuses routes afterwards.
   const serveHttp = config.role === 'api' || config.role === 'all';
   const app = serveHttp ? buildApi(core.deps) : undefined;
   const ctx: RoleContext = app ? { core, app } : { core };
 
-  await setupTasks(ctx);
+  const { queues } = await setupTasks(ctx);
+  // /admin/queues must be registered before the app listens.
+  if (app) await mountDashboard(app, queues.all(), config.serviceToken);
   let listeners: ListenersHandle | undefined;
   if (serveHttp && config.listenersEnabled) {
     core.deps.checks.push(firestoreCheck(firebase));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { ServiceDeps } from './deps.js';
+import type { ServiceDeps } from '../app/deps.js';
 import { installErrorHandling } from './errorHandler.js';
 import { registerOpenApi } from './openapi.js';
 import { registerOpsRoutes } from './ops.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { describeConfig } from '../config/load.js';
-import type { DependencyCheck, ServiceDeps } from './deps.js';
+import type { DependencyCheck, ServiceDeps } from '../app/deps.js';
 import { assertServiceToken } from './auth.js';
 
 type CheckResult = Awaited<ReturnType<typeof runCheck>>;
@@ -21,17 +21,6 @@ async function runCheck(c: DependencyCheck, timeoutMs = 2000) {
   } finally {
     if (timer) clearTimeout(timer);
   }
-}
-
-export function redisCheck(deps: Pick<ServiceDeps, 'redis'>, name = 'redis'): DependencyCheck {
-  return {
-    name,
-    required: true,
-    async check() {
-      const pong = await deps.redis.ping();
-      return { ok: pong === 'PONG' };
-    },
-  };
 }
 
 export interface HealthMonitorOptions {

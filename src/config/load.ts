@@ -8,7 +8,7 @@ import {
   type Role,
 } from './schema.js';
 import type { SecretSource } from './secrets.js';
-import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../api/rpc/replyTo.js';
+import { DEFAULT_REPLY_PREFIXES, replyPrefixProblems } from '../shared/replyTo.js';
 import { parseCidr } from '../shared/cidr.js';
 
 /** Widest range the /ws migration bridge accepts in production (IPv4 and IPv6 alike). */
@@ -97,12 +97,17 @@ function parseJsonSecret(name: string, text: string | undefined, problems: strin
 }
 
 /** Secret JSON values override env: a secret field becomes the env variable it stands for. */
+/** A secret's field as an environment value: scalars as text, anything else as its JSON (never "[object Object]"). */
+function scalarText(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : JSON.stringify(v);
+}
+
 function overlay(env: Record<string, string | undefined>, fields: Record<string, unknown> | undefined, map: Record<string, string>): void {
   if (!fields) return;
   for (const [field, envName] of Object.entries(map)) {
     const v = fields[field];
     if (v === undefined || v === null) continue;
-    env[envName] = Array.isArray(v) ? v.join(',') : String(v);
+    env[envName] = Array.isArray(v) ? v.join(',') : scalarText(v);
   }
 }
 
@@ -136,34 +141,27 @@ function readRedis(r: Reader, prefix: 'LISTENERS_REDIS' | 'QUEUE_REDIS', base?: 
   return settings;
 }
 
-/**
- * Builds the frozen configuration from the environment and (when GOOGLE_PROJECT_ID and a secret
- * name are set) Google Secret Manager. Every problem is collected; nothing throws.
- */
-export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults: { version?: string } = {}): Promise<LoadResult> {
-  const problems: string[] = [];
-  const env: Record<string, string | undefined> = { ...inputEnv };
-  const useGsm = Boolean(env.GOOGLE_PROJECT_ID?.trim()) && secrets !== undefined;
-
-  if (useGsm) {
-    const redisSecret = parseJsonSecret('REDIS_SECRET_NAME', await fetchSecret(secrets, env.REDIS_SECRET_NAME, problems), problems);
-    overlay(env, redisSecret, {
-      host: 'LISTENERS_REDIS_HOST', port: 'LISTENERS_REDIS_PORT', password: 'LISTENERS_REDIS_PASSWORD',
-      tls: 'LISTENERS_REDIS_TLS', tls_verify: 'LISTENERS_REDIS_TLS_VERIFY', db: 'LISTENERS_REDIS_DB',
-      cluster: 'LISTENERS_REDIS_CLUSTER', channel_prefix: 'LISTENERS_CHANNEL_PREFIX',
-    });
-    const fb = await fetchSecret(secrets, env.FIREBASE_ADMIN_SECRET_NAME, problems);
-    if (fb !== undefined) env.FIREBASE_ADMIN_JSON = fb;
-    const svc = parseJsonSecret('SERVICE_CONFIG_SECRET_NAME', await fetchSecret(secrets, env.SERVICE_CONFIG_SECRET_NAME, problems), problems);
-    overlay(env, svc, { allowed_origins: 'ALLOWED_ORIGINS', alb_ws_path: 'ALB_WS_URL', heartbeat_ttl_seconds: 'LISTENERS_TTL_SECONDS' });
-    const llm = await fetchSecret(secrets, env.LLM_SECRET_NAME, problems);
-    if (llm !== undefined) {
-      const asJson = llm.trim().startsWith('{') ? parseJsonSecret('LLM_SECRET_NAME', llm, problems) : undefined;
-      env.LLM_API_KEY = asJson ? String(asJson.api_key ?? '') : llm.trim();
-    }
+/** Secret Manager values overlaid on the environment (the names of the secrets are settings themselves). */
+async function overlaySecrets(env: Record<string, string | undefined>, secrets: SecretSource, problems: string[]): Promise<void> {
+  const redisSecret = parseJsonSecret('REDIS_SECRET_NAME', await fetchSecret(secrets, env.REDIS_SECRET_NAME, problems), problems);
+  overlay(env, redisSecret, {
+    host: 'LISTENERS_REDIS_HOST', port: 'LISTENERS_REDIS_PORT', password: 'LISTENERS_REDIS_PASSWORD',
+    tls: 'LISTENERS_REDIS_TLS', tls_verify: 'LISTENERS_REDIS_TLS_VERIFY', db: 'LISTENERS_REDIS_DB',
+    cluster: 'LISTENERS_REDIS_CLUSTER', channel_prefix: 'LISTENERS_CHANNEL_PREFIX',
+  });
+  const fb = await fetchSecret(secrets, env.FIREBASE_ADMIN_SECRET_NAME, problems);
+  if (fb !== undefined) env.FIREBASE_ADMIN_JSON = fb;
+  const svc = parseJsonSecret('SERVICE_CONFIG_SECRET_NAME', await fetchSecret(secrets, env.SERVICE_CONFIG_SECRET_NAME, problems), problems);
+  overlay(env, svc, { allowed_origins: 'ALLOWED_ORIGINS', alb_ws_path: 'ALB_WS_URL', heartbeat_ttl_seconds: 'LISTENERS_TTL_SECONDS' });
+  const llm = await fetchSecret(secrets, env.LLM_SECRET_NAME, problems);
+  if (llm !== undefined) {
+    const asJson = llm.trim().startsWith('{') ? parseJsonSecret('LLM_SECRET_NAME', llm, problems) : undefined;
+    env.LLM_API_KEY = asJson ? scalarText(asJson.api_key ?? '') : llm.trim();
   }
+}
 
-  const r = new Reader(env);
+/** The settings that are checked against each other before the configuration is assembled. */
+function readChecked(r: Reader) {
   const nodeEnv = r.str('NODE_ENV', 'development');
   const production = nodeEnv === 'production';
   const roleRaw = r.str('CONTAINER_TYPE', 'all').toLowerCase();
@@ -197,8 +195,15 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
   const chatChannelPrefix = r.str('LISTENERS_CHAT_CHANNEL_PREFIX', 'chat:');
   const replyPrefixes = r.list('RPC_REPLY_PREFIXES', DEFAULT_REPLY_PREFIXES);
   r.problems.push(...replyPrefixProblems(replyPrefixes, [channelPrefix, chatChannelPrefix, queuePrefixRaw]));
+  return { nodeEnv, production, role, redis, queueRedis, queues, serviceAccount, serviceToken, unleashUrl, llmBase, channelPrefix, queuePrefixRaw, chatChannelPrefix, replyPrefixes };
+}
 
-  const config: Config = {
+// One object literal lists every remaining setting in the shape of `Config` (src/config/schema.ts);
+// cutting it into pieces would only scatter that shape, so it is longer than the usual ~50 lines.
+// eslint-disable-next-line max-lines-per-function -- a declarative list of settings, see above
+function assembleConfig(r: Reader, c: ReturnType<typeof readChecked>, defaults: { version?: string }): Config {
+  const { nodeEnv, production, role, redis, queueRedis, queues, serviceAccount, serviceToken, unleashUrl, llmBase, channelPrefix, queuePrefixRaw, chatChannelPrefix, replyPrefixes } = c;
+  return {
     nodeEnv,
     production,
     role,
@@ -266,7 +271,19 @@ export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults
       maxAgeSeconds: r.int('EVENT_HISTORY_MAX_AGE_SECONDS', 600, 1, 86400),
     },
   };
+}
 
+/**
+ * Builds the frozen configuration from the environment and (when GOOGLE_PROJECT_ID and a secret
+ * name are set) Google Secret Manager. Every problem is collected; nothing throws. Steps: overlay
+ * the secrets, read and cross-check the settings that depend on each other, assemble the rest.
+ */
+export async function loadConfig(inputEnv: Env, secrets?: SecretSource, defaults: { version?: string } = {}): Promise<LoadResult> {
+  const problems: string[] = [];
+  const env: Record<string, string | undefined> = { ...inputEnv };
+  if (Boolean(env.GOOGLE_PROJECT_ID?.trim()) && secrets !== undefined) await overlaySecrets(env, secrets, problems);
+  const r = new Reader(env);
+  const config = assembleConfig(r, readChecked(r), defaults);
   const all = [...problems, ...r.problems];
   if (all.length > 0) return { ok: false, problems: all };
   return { ok: true, config: deepFreeze(config) };

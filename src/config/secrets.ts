@@ -9,8 +9,8 @@ export interface SecretSource {
 
 export class StaticSecrets implements SecretSource {
   constructor(private readonly values: Readonly<Record<string, string>>) {}
-  async get(name: string): Promise<string | undefined> {
-    return this.values[name];
+  get(name: string): Promise<string | undefined> {
+    return Promise.resolve(this.values[name]);
   }
 }
 

@@ -14,8 +14,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Core } from '../core.js';
-import { tokenMatches } from '../api/auth.js';
-import { adminSetCookie, checkAdmin } from '../realtime/admin.js';
+import { adminSetCookie, tokenMatches } from '../shared/tokens.js';
+import { adminDenial, checkAdmin } from './auth.js';
+import { invalidArgs, toErrorBody, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';
 import { tasksRuntime } from '../workers/index.js';
 import { readStatusRecords, type StatusRecord } from './status.js';
@@ -178,106 +179,135 @@ async function schedulerState(core: Core): Promise<unknown> {
   return schedulers.map((s) => ({ id: s.key, name: s.name, every_ms: s.every ?? null, next_at: s.next ?? null, last: last.get(s.name) ?? null }));
 }
 
+type Scope = FastifyInstance;
+type Guard = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+type UidRequest = FastifyRequest<{ Params: { uid: string } }>;
+
+/** Pages answer the sign-in form; the API answers JSON. */
+function adminGuard(expected: string | undefined, html: boolean): Guard {
+  return async (req, reply) => {
+    const r = checkAdmin(req, reply, expected);
+    if (r.kind === 'ok') return;
+    if (r.kind === 'redirect') return reply.redirect(r.location, 303);
+    if (html) return secureHeaders(reply).code(r.status).type('text/html; charset=utf-8').send(signInPage(r.message));
+    return reply.code(r.status).send({ ok: false, error: toErrorBody(adminDenial(r)) });
+  };
+}
+
+/** GET /admin, POST /admin/login, POST /admin/logout. */
+function registerSignIn(scope: Scope, core: Core, expected: string | undefined): void {
+  scope.get('/admin', { onRequest: adminGuard(expected, true) }, async (_req, reply) => secureHeaders(reply).type('text/html; charset=utf-8').send(consolePage(core)));
+
+  scope.post('/admin/login', async (req, reply) => {
+    const token = req.body instanceof URLSearchParams ? req.body.get('token') : undefined;
+    if (!expected) return secureHeaders(reply).code(401).type('text/html; charset=utf-8').send(signInPage('service token is not configured on this instance (LISTENERS_SERVICE_TOKEN)'));
+    if (!tokenMatches(token ?? undefined, expected)) return secureHeaders(reply).code(403).type('text/html; charset=utf-8').send(signInPage('invalid service token'));
+    return reply.header('set-cookie', adminSetCookie(expected, req.protocol === 'https')).header('cache-control', 'no-store').redirect('/admin', 303);
+  });
+
+  scope.post('/admin/logout', async (req, reply) => reply.header('set-cookie', adminSetCookie(expected, req.protocol === 'https', true)).redirect('/admin', 303));
+}
+
+/** GET /admin/static/<file>: the console's assets. */
+function registerStatic(scope: Scope, assets: Map<string, Asset>): void {
+  scope.get<{ Params: { file: string } }>('/admin/static/:file', async (req, reply) => {
+    const a = assets.get(req.params.file);
+    if (!a) return reply.code(404).type('text/plain').send('not found');
+    return reply.type(a.type).header('cache-control', 'public, max-age=300').header('x-content-type-options', 'nosniff').send(a.body);
+  });
+}
+
+function uidOf(req: UidRequest, reply: FastifyReply): string | undefined {
+  const uid = req.params.uid;
+  if (UID.test(uid)) return uid;
+  void reply.code(400).send({ ok: false, error: toErrorBody(invalidArgs('uid may contain only letters, digits and _ . @ + = - (1-128 characters)')) });
+  return undefined;
+}
+
+/** GET /admin/api/overview and /admin/api/users/<uid>. */
+function registerApi(scope: Scope, core: Core, guard: Guard): void {
+  scope.get('/admin/api/overview', { onRequest: guard }, async (_req, reply) => {
+    const nodes = await readStatusRecords(core.deps.redis);
+    let scheduler: unknown = null;
+    let scheduler_error: string | undefined;
+    try {
+      scheduler = await schedulerState(core);
+    } catch (err) {
+      scheduler_error = (err as Error).message.slice(0, 200);
+    }
+    return reply.header('cache-control', 'no-store').send({ ok: true, data: { now: Date.now(), served_by: core.deps.config.instanceId, nodes, scheduler, ...(scheduler_error ? { scheduler_error } : {}) } });
+  });
+
+  scope.get<{ Params: { uid: string } }>('/admin/api/users/:uid', { onRequest: guard }, async (req, reply) => {
+    const uid = uidOf(req, reply);
+    if (!uid) return reply;
+    return reply.header('cache-control', 'no-store').send({ ok: true, data: await userView(core, uid) });
+  });
+}
+
+/** Streams one user's view as server-sent events on a hijacked response, sent only when it changed. */
+function streamUserView(core: Core, uid: string, res: import('node:http').ServerResponse, open: Set<import('node:http').ServerResponse>): void {
+  open.add(res);
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  let last = '';
+  let busy = false;
+  let ticks = 0;
+  const tick = async () => {
+    if (busy || res.writableEnded) return;
+    busy = true;
+    try {
+      const v = await userView(core, uid);
+      if (res.writableEnded) return;
+      const body = JSON.stringify({ ...v, at: undefined });
+      if (body !== last) {
+        last = body;
+        res.write(`event: user\ndata: ${JSON.stringify(v)}\n\n`);
+      } else if (++ticks % 15 === 0) res.write(': keep-alive\n\n');
+    } catch (err) {
+      res.write(`event: problem\ndata: ${JSON.stringify({ message: (err as Error).message.slice(0, 200) })}\n\n`);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), STREAM_POLL_MS);
+  res.once('close', () => {
+    clearInterval(timer);
+    open.delete(res);
+  });
+  void tick();
+}
+
+/** GET /admin/api/users/<uid>/stream (at most MAX_STREAMS open per node). */
+function registerStream(scope: Scope, core: Core, guard: Guard, open: Set<import('node:http').ServerResponse>): void {
+  scope.get<{ Params: { uid: string } }>('/admin/api/users/:uid/stream', { onRequest: guard }, async (req, reply) => {
+    const uid = uidOf(req, reply);
+    if (!uid) return reply;
+    if (open.size >= MAX_STREAMS) return reply.code(503).send({ ok: false, error: toErrorBody(unavailable(`at most ${MAX_STREAMS} user streams per node`)) });
+    reply.hijack();
+    streamUserView(core, uid, reply.raw, open);
+  });
+}
+
 export function registerConsole(app: FastifyInstance, o: { core: Core }): void {
   const { core } = o;
   const expected = core.deps.config.serviceToken;
   const assets = loadAssets();
   const open = new Set<import('node:http').ServerResponse>();
   // Open event streams would keep app.close() waiting: end them first.
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     for (const r of open) r.end();
+    done();
   });
 
-  void app.register(async (scope) => {
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
-      done(null, new URLSearchParams(body as string));
+  void app.register((scope, _opts, done) => {
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, parsed) => {
+      parsed(null, new URLSearchParams(body as string));
     });
-
-    /** Pages answer the sign-in form; the API answers JSON. */
-    const guard = (html: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
-      const r = checkAdmin(req, reply, expected);
-      if (r.kind === 'ok') return;
-      if (r.kind === 'redirect') return reply.redirect(r.location, 303);
-      if (html) return secureHeaders(reply).code(r.status).type('text/html; charset=utf-8').send(signInPage(r.message));
-      return reply.code(r.status).send({ ok: false, error: { code: r.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: r.message } });
-    };
-
-    scope.get('/admin', { onRequest: guard(true) }, async (_req, reply) => secureHeaders(reply).type('text/html; charset=utf-8').send(consolePage(core)));
-
-    scope.post('/admin/login', async (req, reply) => {
-      const token = req.body instanceof URLSearchParams ? req.body.get('token') : undefined;
-      if (!expected) return secureHeaders(reply).code(401).type('text/html; charset=utf-8').send(signInPage('service token is not configured on this instance (LISTENERS_SERVICE_TOKEN)'));
-      if (!tokenMatches(token ?? undefined, expected)) return secureHeaders(reply).code(403).type('text/html; charset=utf-8').send(signInPage('invalid service token'));
-      return reply.header('set-cookie', adminSetCookie(expected, req.protocol === 'https')).header('cache-control', 'no-store').redirect('/admin', 303);
-    });
-
-    scope.post('/admin/logout', async (req, reply) => reply.header('set-cookie', adminSetCookie(expected, req.protocol === 'https', true)).redirect('/admin', 303));
-
-    scope.get<{ Params: { file: string } }>('/admin/static/:file', async (req, reply) => {
-      const a = assets.get(req.params.file);
-      if (!a) return reply.code(404).type('text/plain').send('not found');
-      return reply.type(a.type).header('cache-control', 'public, max-age=300').header('x-content-type-options', 'nosniff').send(a.body);
-    });
-
-    scope.get('/admin/api/overview', { onRequest: guard(false) }, async (_req, reply) => {
-      const nodes = await readStatusRecords(core.deps.redis);
-      let scheduler: unknown = null;
-      let scheduler_error: string | undefined;
-      try {
-        scheduler = await schedulerState(core);
-      } catch (err) {
-        scheduler_error = (err as Error).message.slice(0, 200);
-      }
-      return reply.header('cache-control', 'no-store').send({ ok: true, data: { now: Date.now(), served_by: core.deps.config.instanceId, nodes, scheduler, ...(scheduler_error ? { scheduler_error } : {}) } });
-    });
-
-    const uidOf = (req: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply): string | undefined => {
-      const uid = req.params.uid;
-      if (UID.test(uid)) return uid;
-      void reply.code(400).send({ ok: false, error: { code: 'INVALID_ARGS', message: 'uid may contain only letters, digits and _ . @ + = - (1-128 characters)' } });
-      return undefined;
-    };
-
-    scope.get<{ Params: { uid: string } }>('/admin/api/users/:uid', { onRequest: guard(false) }, async (req, reply) => {
-      const uid = uidOf(req, reply);
-      if (!uid) return reply;
-      return reply.header('cache-control', 'no-store').send({ ok: true, data: await userView(core, uid) });
-    });
-
-    scope.get<{ Params: { uid: string } }>('/admin/api/users/:uid/stream', { onRequest: guard(false) }, async (req, reply) => {
-      const uid = uidOf(req, reply);
-      if (!uid) return reply;
-      if (open.size >= MAX_STREAMS) return reply.code(503).send({ ok: false, error: { code: 'UNAVAILABLE', message: `at most ${MAX_STREAMS} user streams per node` } });
-      reply.hijack();
-      const res = reply.raw;
-      open.add(res);
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let last = '';
-      let busy = false;
-      let ticks = 0;
-      const tick = async () => {
-        if (busy || res.writableEnded) return;
-        busy = true;
-        try {
-          const v = await userView(core, uid);
-          if (res.writableEnded) return;
-          const body = JSON.stringify({ ...v, at: undefined });
-          if (body !== last) {
-            last = body;
-            res.write(`event: user\ndata: ${JSON.stringify(v)}\n\n`);
-          } else if (++ticks % 15 === 0) res.write(': keep-alive\n\n');
-        } catch (err) {
-          res.write(`event: problem\ndata: ${JSON.stringify({ message: (err as Error).message.slice(0, 200) })}\n\n`);
-        } finally {
-          busy = false;
-        }
-      };
-      const timer = setInterval(() => void tick(), STREAM_POLL_MS);
-      res.once('close', () => {
-        clearInterval(timer);
-        open.delete(res);
-      });
-      void tick();
-    });
+    const guard = adminGuard(expected, false);
+    registerSignIn(scope, core, expected);
+    registerStatic(scope, assets);
+    registerApi(scope, core, guard);
+    registerStream(scope, core, guard, open);
+    done();
   });
 }

@@ -12,7 +12,6 @@
 import { hostname } from 'node:os';
 import type { Core } from '../core.js';
 import type { ListenersHandle } from '../listeners/index.js';
-import type { Gateway } from '../realtime/index.js';
 import { keys } from '../shared/keys.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { RedisClient } from '../shared/redis.js';
@@ -64,7 +63,8 @@ export interface StatusRecord {
 
 export interface StatusSources {
   listeners?: ListenersHandle;
-  gateway?: Gateway;
+  /** The realtime gateway of this process (src/realtime/index.ts `Gateway`); only its local users are read. */
+  gateway?: { channels: { localUids(): readonly string[] } };
 }
 
 type MetricValue = { value: number; labels: Record<string, string | number>; metricName?: string };

@@ -54,8 +54,9 @@ export function createRegistryModeDecider(o: {
       const on = o.flags.isEnabled(UNIFIED_REGISTRY_FLAG, userId ? { userId } : {});
       return { mode: on ? 'unified' : 'legacy', reason: on ? 'flag on for user' : 'flag off for user' };
     },
-    async close() {
+    close() {
       if (timer) clearInterval(timer);
+      return Promise.resolve();
     },
   };
 }

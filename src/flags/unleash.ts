@@ -28,7 +28,7 @@ export function createUnleashFlags(
           enabled: false,
           strategies: [{ name: 'default', parameters: {}, constraints: [] }],
           impressionData: false,
-        } as never,
+        },
       ],
     },
     bootstrapOverride: false,
@@ -45,8 +45,9 @@ export function createUnleashFlags(
     isEnabled(name: string, ctx: FlagContext = {}) {
       return client.isEnabled(name, ctx.userId ? { userId: ctx.userId } : {}, () => false);
     },
-    async close() {
+    close() {
       client.destroy();
+      return Promise.resolve();
     },
   };
 }

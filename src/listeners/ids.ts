@@ -1,4 +1,4 @@
-import type { ListenerArgs } from '../api/deps.js';
+import type { ListenerArgs } from '../app/deps.js';
 
 export const LISTENER_TYPES = ['chat', 'notif', 'msg', 'workflow'] as const;
 export type ListenerType = (typeof LISTENER_TYPES)[number];
@@ -47,7 +47,7 @@ export function parseSpecField(field: string): WatchSpec | undefined {
   try {
     const v = JSON.parse(field) as unknown;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return undefined;
-    if (v[0] === 'chat' && v.length === 4) return { kind: 'chat', mode: chatMode(v[1] as string), space: v[2] as string, thread: v[3] as string };
+    if (v[0] === 'chat' && v.length === 4) return { kind: 'chat', mode: chatMode(v[1]), space: v[2] as string, thread: v[3] as string };
     if (v[0] === 'workflow' && v.length === 2) return { kind: 'workflow', job: v[1] as string };
   } catch {
     /* not ours: ignored by the caller */

@@ -44,8 +44,8 @@ export interface PresenceWatcherOptions {
   onOffline(uid: string): void;
   /** The presence document of an online user changed its authorized companies. */
   onCompanies?(uid: string, companies: string[]): void;
-  onAttached?(delta: 1 | -1): void;
-  onReattach?(): void;
+  onAttached?: (delta: 1 | -1) => void;
+  onReattach?: () => void;
 }
 
 /**
@@ -121,8 +121,15 @@ export class PresenceWatcher {
     const touched = new Set<string>();
     if (full) {
       const present = new Set(snap.docs.map((d) => d.id));
-      for (const uid of this.entries.keys()) if (!present.has(uid)) (this.entries.delete(uid), touched.add(uid));
-      for (const d of snap.docs) (this.set(d.id, d.data()), touched.add(d.id));
+      for (const uid of this.entries.keys()) {
+        if (present.has(uid)) continue;
+        this.entries.delete(uid);
+        touched.add(uid);
+      }
+      for (const d of snap.docs) {
+        this.set(d.id, d.data());
+        touched.add(d.id);
+      }
     } else {
       for (const ch of snap.docChanges()) {
         touched.add(ch.doc.id);

@@ -29,7 +29,7 @@
  * Watchers run on the instance holding the user's lease while the user is online.
  */
 import type { DocumentSnapshot, Firestore } from 'firebase-admin/firestore';
-import type { ListenerArgs, ListenerService } from '../api/deps.js';
+import type { ListenerArgs, ListenerService } from '../app/deps.js';
 import { toJsonSafe } from '../shared/events.js';
 import { keys, type ChannelNames } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';

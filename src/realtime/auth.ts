@@ -1,5 +1,5 @@
 import type { Auth } from 'firebase-admin/auth';
-import { tokenMatches } from '../api/auth.js';
+import { tokenMatches } from '../shared/tokens.js';
 
 /** Why a connection was refused; `code` is what clients see (socket.io `err.data.code`, /ws close reason). */
 export type AuthFailureCode = 'UNAUTHORIZED' | 'FORBIDDEN' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'INVALID_REQUEST';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { bearerOf } from '../api/auth.js';
+import { bearerOf } from '../shared/tokens.js';
 import { chatMode, type WatchSpec } from '../listeners/ids.js';
 import { clientAddress, type CidrSet } from '../shared/cidr.js';
 import { isDelta, type EventEnvelope } from '../shared/events.js';
@@ -81,6 +81,12 @@ function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logge
       ws.close(1013, reason.slice(0, 120));
     },
   };
+}
+
+/** A text frame's payload as a string (ws hands a Buffer with the default binaryType). */
+function textOf(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
 }
 
 /**
@@ -213,7 +219,7 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
       if (isBinary) return;
       let msg: { type?: unknown; last_event_id?: unknown };
       try {
-        msg = JSON.parse(String(data)) as typeof msg;
+        msg = JSON.parse(textOf(data)) as typeof msg;
       } catch {
         return;
       }

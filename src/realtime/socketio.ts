@@ -4,7 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisClient } from '../shared/redis.js';
-import { hasAdminCookie } from './admin.js';
+import { hasAdminCookie } from '../shared/tokens.js';
 import { GatewayAuthError, type Authenticator, type Principal } from './auth.js';
 import type { ConnectionManager } from './connections.js';
 import { originAllowed } from './origins.js';

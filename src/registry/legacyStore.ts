@@ -235,7 +235,7 @@ export class LegacyRegistryStore implements RegistryStore {
     const now = Date.now();
     return snap.docs
       .filter((d) => {
-        const hb = d.get('heartbeat_at');
+        const hb: unknown = d.get('heartbeat_at');
         const ttl = (d.get('ttl_seconds') as number | undefined) ?? this.opts.ttlSeconds;
         return d.get('status') === 'online' && hb instanceof Timestamp && now - hb.toMillis() <= ttl * 1000;
       })

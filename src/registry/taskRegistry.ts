@@ -4,6 +4,8 @@ import { keys } from '../shared/keys.js';
 import { assemble, field, flatten } from './hashDoc.js';
 import {
   TASK_TTL_GRACE_SECONDS,
+  TERMINAL_STATUSES,
+  TERMINAL_TASK_STATUSES,
   USER_TTL_SECONDS,
   type RegisterTaskInput,
   type TaskDocument,
@@ -31,12 +33,15 @@ const F = {
  * terminal, -1 missing. The stored progress is read in the same script, so a terminal event built
  * from it is never below a progress recorded (and so possibly published) before it.
  */
+/** A Lua condition: `v` (a JSON-encoded status) is one of TERMINAL_TASK_STATUSES. */
+const luaIsTerminal = (v: string) => TERMINAL_TASK_STATUSES.map((s) => `${v} == '${JSON.stringify(s)}'`).join(' or ');
+
 const UPDATE_TASK = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
 local st = redis.call('HGET', KEYS[1], '${F.status}')
-if st == '"completed"' or st == '"failed"' or st == '"cancelled"' then return {0, redis.call('HGET', KEYS[1], '${F.progress}') or '0'} end
+if ${luaIsTerminal('st')} then return {0, redis.call('HGET', KEYS[1], '${F.progress}') or '0'} end
 redis.call('HSET', KEYS[1], '${F.status}', ARGV[1])
-local terminal = ARGV[1] == '"completed"' or ARGV[1] == '"failed"' or ARGV[1] == '"cancelled"'
+local terminal = ${luaIsTerminal('ARGV[1]')}
 if ARGV[2] ~= '' then
   local cur = tonumber(redis.call('HGET', KEYS[1], '${F.progress}') or '0') or 0
   local nxt = tonumber(ARGV[2]) or cur
@@ -96,7 +101,7 @@ export class RedisTaskRegistry implements TaskRegistry {
     const ut = keys.userTasks(input.userId);
     const fields: Record<string, string> = {};
     for (const section of ['task_info', 'isolation', 'progress', 'resources'] as const) {
-      flatten([section], doc[section] as unknown as Record<string, unknown>, fields);
+      flatten([section], doc[section], fields);
     }
     // A re-registration of the same id by its owner starts a fresh document (old fields, e.g. a result, go).
     const written = (await (this.redis as unknown as TaskScripts).registryRegisterTask(
@@ -136,7 +141,7 @@ export class RedisTaskRegistry implements TaskRegistry {
     const now = Number.isFinite(stored) ? stored : 0;
     if (res[0] === -1) return { outcome: 'missing', progress: now };
     if (res[0] === 0) return { outcome: 'terminal', progress: now };
-    if (this.opts.onTask && ['completed', 'failed', 'cancelled'].includes(input.status)) {
+    if (this.opts.onTask && TERMINAL_STATUSES.has(input.status)) {
       const uid = await this.redis.hget(k, field('task_info', 'user_id'));
       if (uid) await this.opts.onTask(JSON.parse(uid) as string, input.taskId, true);
     }

@@ -18,7 +18,9 @@ export interface UserDocument {
 
 export const TASK_STATUSES = ['queued', 'started', 'processing', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+/** The one list of final statuses (the registry's update script, the terminal checks and the RPC results derive from it). */
+export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(TERMINAL_TASK_STATUSES);
 
 export interface TaskDocument {
   task_info: { task_id: string; task_type: string; user_id: string; company_id: string; created_at: string; status: string };

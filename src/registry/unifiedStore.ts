@@ -217,9 +217,9 @@ export function toUserDocument(userId: string, hash: Record<string, string>, ttl
   delete tasks._history;
   services.tasks = Object.assign(dict(), tasks, { active_tasks: active, task_history: history });
   return {
-    user_info: Object.assign(dict(), base.user_info, raw.user_info) as UserDocument['user_info'],
-    companies: Object.assign(dict(), base.companies, raw.companies) as UserDocument['companies'],
+    user_info: Object.assign(dict(), base.user_info, raw.user_info),
+    companies: Object.assign(dict(), base.companies, raw.companies),
     services: services as unknown as UserDocument['services'],
-    heartbeat: Object.assign(dict(), base.heartbeat, raw.heartbeat) as UserDocument['heartbeat'],
+    heartbeat: Object.assign(dict(), base.heartbeat, raw.heartbeat),
   };
 }

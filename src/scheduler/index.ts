@@ -55,10 +55,12 @@ export async function startScheduler(ctx: RoleContext, opts: SchedulerOptions = 
   const timer = period > 0 ? setInterval(() => void declare().catch((err: Error) => logger.warn({ err: err.message }, 'could not refresh job schedulers')), period) : undefined;
   timer?.unref();
   let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    if (timer) clearInterval(timer);
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      if (timer) clearInterval(timer);
+    }
+    return Promise.resolve();
   };
   ctx.core.lifecycle.add(PHASE.listeners, { name: 'scheduler', close });
   return { declare, close };

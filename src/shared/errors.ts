@@ -1,7 +1,10 @@
 /**
  * The one error vocabulary (CONTRACT §3). Domain code throws these; the API renders them in one
- * place (api/errorHandler.ts). Anything else becomes INTERNAL with its detail only in the log.
+ * place (api/errorHandler.ts), and a task's failure (`failed` event, registry document) is rendered
+ * by the same `toErrorBody`. Anything else becomes INTERNAL with its detail only in the log.
  */
+
+/** Codes an RPC answer carries (CONTRACT §3; the OpenAPI document lists these). */
 export const ERROR_CODES = [
   'INVALID_API_VERSION',
   'INVALID_REQUEST',
@@ -15,7 +18,26 @@ export const ERROR_CODES = [
   'UNAUTHORIZED',
   'FORBIDDEN',
 ] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Codes a failed task carries in its `failed` event and registry document (CONTRACT §4 TASK.*, §6). */
+export const TASK_ERROR_CODES = [
+  'INVALID_INPUT',
+  'LLM_NOT_CONFIGURED',
+  'LLM_REJECTED',
+  'LLM_UNAVAILABLE',
+  'LLM_BAD_RESPONSE',
+  'TIMEOUT',
+  'CANCELLED',
+  'DEPENDENCY_ERROR',
+  'INTERNAL',
+] as const;
+export type TaskErrorCode = (typeof TASK_ERROR_CODES)[number];
+
+/** The one code union: every code an AppError (and so a TaskError) may carry. */
+export type ErrorCode = (typeof ERROR_CODES)[number] | TaskErrorCode;
+
+/** Codes whose responses are not stored by idempotency: a retry must run again. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'TIMEOUT', 'UNAVAILABLE']);
 
 export class AppError extends Error {
   constructor(
@@ -24,6 +46,8 @@ export class AppError extends Error {
     readonly details?: Record<string, unknown>,
     /** HTTP status for transport-level errors; application errors answer 200 with ok:false. */
     readonly httpStatus = 200,
+    /** Whether trying again can help (an RPC retry, a task's next attempt). */
+    readonly retryable: boolean = RETRYABLE_CODES.has(code),
   ) {
     super(message);
     this.name = 'AppError';
@@ -34,9 +58,6 @@ export const invalidArgs = (message: string, details?: Record<string, unknown>) 
 export const notFound = (message: string) => new AppError('NOT_FOUND', message);
 export const conflict = (message: string) => new AppError('CONFLICT', message);
 export const unavailable = (message: string, httpStatus = 503) => new AppError('UNAVAILABLE', message, undefined, httpStatus);
-
-/** Codes whose responses are not stored by idempotency: a retry must run again. */
-export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'TIMEOUT', 'UNAVAILABLE']);
 
 export interface ErrorBody {
   code: ErrorCode;

@@ -22,7 +22,7 @@ export interface FirebaseHandle {
  */
 export function createFirebase(settings: FirebaseSettings, name = `pinnokio-${randomUUID().slice(0, 8)}`): FirebaseHandle {
   const options: AppOptions = {};
-  if (settings.serviceAccount) options.credential = cert(settings.serviceAccount as Parameters<typeof cert>[0]);
+  if (settings.serviceAccount) options.credential = cert(settings.serviceAccount);
   if (settings.projectId) options.projectId = settings.projectId;
   const dbUrl = settings.databaseUrl ?? (settings.databaseEmulatorHost ? `http://${settings.databaseEmulatorHost}?ns=${settings.projectId ?? 'demo'}` : undefined);
   if (dbUrl) options.databaseURL = dbUrl;

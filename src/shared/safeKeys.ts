@@ -110,7 +110,7 @@ const isPlain = (v: object): boolean => {
  */
 export function scrub<T>(value: T, depth = 0): T {
   if (value === null || typeof value !== 'object' || depth > 100) return value;
-  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1)) as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => scrub(v, depth + 1)) as T;
   if (!isPlain(value)) return value;
   const out = dict();
   for (const k of Object.keys(value)) {

@@ -1,27 +1,14 @@
+import { AppError, type TaskErrorCode } from '../shared/errors.js';
+
 /**
- * Task failure vocabulary. Processors throw TaskError with a code and whether a retry can help;
+ * Task failures: processors throw TaskError (an AppError with a task code, src/shared/errors.ts)
+ * and whether a retry can help;
  * the runner turns non-retryable ones into BullMQ's UnrecoverableError and reports `{code, message}`
  * in the task's `failed` event and registry document.
  */
-export type TaskErrorCode =
-  | 'INVALID_INPUT'
-  | 'LLM_NOT_CONFIGURED'
-  | 'LLM_REJECTED'
-  | 'LLM_UNAVAILABLE'
-  | 'LLM_BAD_RESPONSE'
-  | 'TIMEOUT'
-  | 'CANCELLED'
-  | 'DEPENDENCY_ERROR'
-  | 'INTERNAL';
-
-export class TaskError extends Error {
-  constructor(
-    readonly code: TaskErrorCode,
-    message: string,
-    readonly retryable: boolean,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
+export class TaskError extends AppError {
+  constructor(code: TaskErrorCode, message: string, retryable: boolean, details?: Record<string, unknown>) {
+    super(code, message, details, 200, retryable);
     this.name = 'TaskError';
   }
 }
@@ -36,8 +23,4 @@ export function toTaskError(err: unknown): TaskError {
   const e = err instanceof Error ? err : new Error(String(err));
   if (e.name === 'UnrecoverableError') return new TaskError('INTERNAL', e.message, false);
   return new TaskError('INTERNAL', e.message, true);
-}
-
-export function errorBody(e: TaskError): Record<string, unknown> {
-  return e.details ? { code: e.code, message: e.message, details: e.details } : { code: e.code, message: e.message };
 }

@@ -1,7 +1,8 @@
 /**
  * Background tasks for every role (CONTRACT §9):
  * - `setupTasks(ctx)` (all roles): the queues on the queue Redis, `deps.tasks` (TASK.*), a queue
- *   Redis health check, the eviction-policy warning, and `/admin/queues` when ctx.app is set;
+ *   Redis health check and the eviction-policy warning (the composition root mounts the queue
+ *   dashboard, src/api/dashboard.ts, on these queues);
  * - `startWorkers(ctx)` (worker/all): one BullMQ Worker per queue in WORKER_QUEUES running the
  *   shared processor (runner.ts); SIGTERM drains them in lifecycle PHASE.workers (active jobs
  *   finish; a job still running when the grace ends keeps its lock until it expires, then another
@@ -12,7 +13,6 @@ import type { QueueName } from '../config/schema.js';
 import { PHASE, type Core } from '../core.js';
 import type { RoleContext } from '../roles.js';
 import { createRedis } from '../shared/redis.js';
-import { mountDashboard } from './dashboard.js';
 import type { ProgressHook } from './progress.js';
 import { checkEvictionPolicy, createQueueSet, type QueueSet } from './queues.js';
 import { createRunner } from './runner.js';
@@ -30,14 +30,9 @@ export function tasksRuntime(core: Core): TasksRuntime | undefined {
   return runtimes.get(core);
 }
 
-export interface SetupTasksOptions {
-  /** Mount /admin/queues on ctx.app (default true). */
-  dashboard?: boolean;
-}
-
-export async function setupTasks(ctx: RoleContext, opts: SetupTasksOptions = {}): Promise<TasksRuntime> {
+export function setupTasks(ctx: RoleContext): Promise<TasksRuntime> {
   const existing = runtimes.get(ctx.core);
-  if (existing) return existing;
+  if (existing) return Promise.resolve(existing);
   const { deps, lifecycle } = ctx.core;
   const logger = deps.logger.child({ component: 'tasks' });
   const queues = createQueueSet({ config: deps.config, logger });
@@ -54,14 +49,7 @@ export async function setupTasks(ctx: RoleContext, opts: SetupTasksOptions = {})
     },
   });
   void checkEvictionPolicy(queues.connection.client, logger);
-  if (ctx.app && opts.dashboard !== false) {
-    try {
-      await mountDashboard(ctx.app, queues.all(), deps.config.serviceToken);
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'queue dashboard not mounted (the HTTP app had already started)');
-    }
-  }
-  return runtime;
+  return Promise.resolve(runtime);
 }
 
 export interface StartWorkersOptions {

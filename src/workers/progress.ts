@@ -5,7 +5,7 @@
  * processes race to end it. The event itself is one round trip: the publish script appends it to
  * the user's history and PUBLISHes it (no lease fence: the registry update above is the guard).
  */
-import type { ServiceDeps } from '../api/deps.js';
+import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
 import { makeEvent } from '../shared/events.js';
 

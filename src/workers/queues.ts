@@ -47,7 +47,7 @@ export function createQueueSet(o: { config: Config; logger: Logger }): QueueSet 
 export async function checkEvictionPolicy(client: RedisClient, logger: Logger): Promise<string | null> {
   let policy: string | null = null;
   try {
-    const r = (await client.config('GET', 'maxmemory-policy')) as unknown as string[];
+    const r = await client.config('GET', 'maxmemory-policy');
     policy = r[1] ?? null;
   } catch {
     try {

@@ -9,20 +9,21 @@
  *
  * Isolation (CONTRACT §13.8): a task id held by another user's task is never replaced (CONFLICT on
  * start) nor shown or cancelled (NOT_FOUND, the same answer as an unknown id, so ids of other
- * users cannot be probed); vectors are stored and queried per company.
+ * users cannot be probed); vectors are stored and queried per company. Starting a task is
+ * src/workers/startTask.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServiceDeps, TaskCallers, TaskService } from '../api/deps.js';
+import type { ServiceDeps, TaskCallers, TaskService } from '../app/deps.js';
 import { TERMINAL_STATUSES, type TaskDocument } from '../registry/types.js';
-import { conflict, notFound, unavailable } from '../shared/errors.js';
+import { notFound, toErrorBody } from '../shared/errors.js';
+import { cancelled } from './errors.js';
 import { keys } from '../shared/keys.js';
-import { publishTaskEvent, TaskProgress } from './progress.js';
 import { emitCancelled } from './runner.js';
 import type { QueueSet } from './queues.js';
-import type { TrackedJobData } from './runner.js';
 import { DEFAULT_COMPANY_ID } from './tasks/types.js';
-import { documentAnalysis, llmConversation, vectorComputation } from './tasks/index.js';
-import type { TaskKind } from './tasks/types.js';
+import { documentAnalysis, llmConversation, TASK_KINDS, vectorComputation } from './tasks/index.js';
+import type { AnyTaskKind } from './tasks/types.js';
+import { createTaskStarter, type StartTask } from './startTask.js';
 import { VectorStore } from './vectorStore.js';
 
 export { DEFAULT_COMPANY_ID };
@@ -30,93 +31,34 @@ export { DEFAULT_COMPANY_ID };
 /** True when every given caller id is the owner (no caller id given: a trusted backend call). */
 const ownedBy = (owner: string, callers: TaskCallers | undefined): boolean => (callers ?? []).every((c) => c === null || c === undefined || c === owner);
 
-const KEEP_COMPLETED = { age: 3600, count: 1000 };
-const KEEP_FAILED = { age: 24 * 3600, count: 5000 };
-const QUEUED_STATES = new Set(['waiting', 'delayed', 'prioritized', 'waiting-children', 'active']);
-
-const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
 export interface TaskServiceOptions {
   deps: ServiceDeps;
   queues: QueueSet;
 }
 
-export function createTaskService(o: TaskServiceOptions): TaskService {
-  const { deps, queues } = o;
-  const enqueued = deps.metrics.counter('tasks_enqueued_total', 'Tasks queued by kind', ['kind']);
-  const kindOfType = new Map<string, TaskKind<any, unknown>>([documentAnalysis, vectorComputation, llmConversation].map((k) => [k.name, k]));
+/** The user (tracked) task kinds by task_type, derived from the one list of kinds. */
+const kindOfType: ReadonlyMap<string, AnyTaskKind> = new Map(TASK_KINDS.filter((k) => k.tracked).map((k) => [k.name, k]));
 
-  const idArg = (kind: TaskKind<any, unknown>) => (kind === documentAnalysis ? 'job_id' : kind === vectorComputation ? 'collection_name' : 'conversation_id');
-
-  /** The task document when every caller owns it, else NOT_FOUND (worded like an unknown id). */
-  async function ownedTask(taskId: string, callers: TaskCallers | undefined): Promise<TaskDocument> {
-    const doc = await deps.taskRegistry.getTaskRegistry(taskId);
-    if (!doc || !ownedBy(doc.task_info.user_id, callers)) throw notFound(`task ${taskId} not found`);
-    return doc;
-  }
-
-  async function start(kind: TaskKind<any, unknown>, taskId: string, userId: string, companyId: string, payload: Record<string, unknown>): Promise<string> {
-    const lockKey = keys.taskStartLock(taskId);
-    const token = randomUUID();
-    if ((await deps.redis.set(lockKey, token, 'PX', 10000, 'NX')) === null) throw conflict(`task ${taskId} is being started by another request`);
-    try {
-      const queue = queues.get(kind.queue);
-      const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
-      if (doc && doc.task_info.user_id !== userId) throw conflict(`task id ${taskId} is taken by another user's task; choose another ${idArg(kind)}`);
-      // A live task has its job. A non-terminal document without any job (we hold the start lock,
-      // so no other start is between its two steps) is an orphan: a start killed after registering
-      // it and before enqueuing. It is started again instead of refusing every retry forever.
-      if (doc && !TERMINAL_STATUSES.has(doc.task_info.status) && old) throw conflict(`task ${taskId} is already ${doc.task_info.status}; cancel it or wait for it to end`);
-      if (old) {
-        const state = await old.getState();
-        if (QUEUED_STATES.has(state)) throw conflict(`task ${taskId} still has a ${state} job (a cancelled run that has not stopped yet?); retry shortly`);
-        await old.remove();
-      }
-      await Promise.all([
-        deps.redis.del(keys.taskCancel(taskId)),
-        deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
-      ]);
-      await publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });
-      const data: TrackedJobData = { task_id: taskId, user_id: userId, company_id: companyId, max_duration: kind.options.maxDurationSeconds, payload };
-      try {
-        const job = await queue.add(kind.name, data, {
-          jobId: taskId,
-          attempts: kind.options.attempts,
-          backoff: { type: 'exponential', delay: kind.options.backoffMs },
-          removeOnComplete: KEEP_COMPLETED,
-          removeOnFail: KEEP_FAILED,
-        });
-        enqueued.inc({ kind: kind.name });
-        return String(job.id);
-      } catch (err) {
-        deps.logger.error({ err: (err as Error).message, task_id: taskId }, 'could not enqueue task');
-        const error = { code: 'UNAVAILABLE', message: 'the task queue is unavailable' };
-        await new TaskProgress({ deps, taskId, userId }).emit('failed', null, 'failed', { error }, { error });
-        throw unavailable('the task queue is unavailable; try again', 200);
-      }
-    } finally {
-      // Release only our own lock (it may have expired and been taken by someone else).
-      await deps.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch((err: Error) => deps.logger.warn({ err: err.message, task_id: taskId }, 'could not release the start lock (it expires by itself)'));
-    }
-  }
-
-  const status = (doc: TaskDocument) => {
-    const out: Record<string, unknown> = {
-      success: true,
-      task_id: doc.task_info.task_id,
-      task_type: doc.task_info.task_type,
-      user_id: doc.task_info.user_id,
-      company_id: doc.task_info.company_id,
-      status: doc.task_info.status,
-      progress: doc.progress,
-      created_at: doc.task_info.created_at,
-      isolation: doc.isolation,
-    };
-    if (doc.result !== undefined) out.result = doc.result;
-    if (doc.error !== undefined) out.error = doc.error;
-    return out;
+/** get_task_status's answer for a task document. */
+function statusOf(doc: TaskDocument): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    success: true,
+    task_id: doc.task_info.task_id,
+    task_type: doc.task_info.task_type,
+    user_id: doc.task_info.user_id,
+    company_id: doc.task_info.company_id,
+    status: doc.task_info.status,
+    progress: doc.progress,
+    created_at: doc.task_info.created_at,
+    isolation: doc.isolation,
   };
+  if (doc.result !== undefined) out.result = doc.result;
+  if (doc.error !== undefined) out.error = doc.error;
+  return out;
+}
 
+/** TASK.start_*: the deterministic task id of each kind and its answer. */
+function startMethods(start: StartTask): Pick<TaskService, 'startDocumentAnalysis' | 'startVectorComputation' | 'startLlmConversation'> {
   return {
     async startDocumentAnalysis(a) {
       const taskId = `doc_analysis_${a.job_id}`;
@@ -140,29 +82,48 @@ export function createTaskService(o: TaskServiceOptions): TaskService {
       });
       return { success: true, conversation_id: conversationId, task_id: taskId, status: 'queued', queue_job_id: q, celery_task_id: q };
     },
+  };
+}
+
+/** TASK.cancel_task on a task the caller owns: the cancel flag, the queued job removed, the `cancelled` event. */
+async function cancelOwnedTask(deps: ServiceDeps, queues: QueueSet, taskId: string, doc: TaskDocument): Promise<Record<string, unknown>> {
+  const was = doc.task_info.status;
+  if (TERMINAL_STATUSES.has(was)) return { success: false, task_id: taskId, status: was, message: `task already ${was}` };
+  // The flag first: a worker that takes the job from now on stops at its first check.
+  await deps.redis.set(keys.taskCancel(taskId), '1', 'EX', doc.isolation.max_duration + 300);
+  const kind = kindOfType.get(doc.task_info.task_type);
+  let removed = false;
+  if (kind) {
+    const job = await queues.get(kind.queue).getJob(taskId);
+    const state = job ? await job.getState() : 'missing';
+    if (job && state !== 'active') removed = await job.remove().then(() => true, () => false);
+  }
+  // The event carries the progress stored at the moment of cancelling (never below the last one).
+  const outcome = await emitCancelled(deps, { taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }, { reason: 'cancelled by request', was }, toErrorBody(cancelled('cancelled by request')));
+  if (outcome === 'terminal') {
+    const now = await deps.taskRegistry.getTaskRegistry(taskId);
+    return { success: false, task_id: taskId, status: now?.task_info.status ?? 'unknown', message: 'task ended before it could be cancelled' };
+  }
+  return { success: true, task_id: taskId, status: 'cancelled', previous_status: was, removed_from_queue: removed };
+}
+
+export function createTaskService(o: TaskServiceOptions): TaskService {
+  const { deps, queues } = o;
+
+  /** The task document when every caller owns it, else NOT_FOUND (worded like an unknown id). */
+  async function ownedTask(taskId: string, callers: TaskCallers | undefined): Promise<TaskDocument> {
+    const doc = await deps.taskRegistry.getTaskRegistry(taskId);
+    if (!doc || !ownedBy(doc.task_info.user_id, callers)) throw notFound(`task ${taskId} not found`);
+    return doc;
+  }
+
+  return {
+    ...startMethods(createTaskStarter({ deps, queues })),
     async getTaskStatus(taskId, callers) {
-      return status(await ownedTask(taskId, callers));
+      return statusOf(await ownedTask(taskId, callers));
     },
     async cancelTask(taskId, callers) {
-      const doc = await ownedTask(taskId, callers);
-      const was = doc.task_info.status;
-      if (TERMINAL_STATUSES.has(was)) return { success: false, task_id: taskId, status: was, message: `task already ${was}` };
-      // The flag first: a worker that takes the job from now on stops at its first check.
-      await deps.redis.set(keys.taskCancel(taskId), '1', 'EX', doc.isolation.max_duration + 300);
-      const kind = kindOfType.get(doc.task_info.task_type);
-      let removed = false;
-      if (kind) {
-        const job = await queues.get(kind.queue).getJob(taskId);
-        const state = job ? await job.getState() : 'missing';
-        if (job && state !== 'active') removed = await job.remove().then(() => true, () => false);
-      }
-      // The event carries the progress stored at the moment of cancelling (never below the last one).
-      const outcome = await emitCancelled(deps, { taskId, userId: doc.task_info.user_id, floor: doc.progress.progress_percent }, { reason: 'cancelled by request', was }, { code: 'CANCELLED', message: 'cancelled by request' });
-      if (outcome === 'terminal') {
-        const now = await deps.taskRegistry.getTaskRegistry(taskId);
-        return { success: false, task_id: taskId, status: now?.task_info.status ?? 'unknown', message: 'task ended before it could be cancelled' };
-      }
-      return { success: true, task_id: taskId, status: 'cancelled', previous_status: was, removed_from_queue: removed };
+      return cancelOwnedTask(deps, queues, taskId, await ownedTask(taskId, callers));
     },
     async listUserTasks(userId, wanted, callers) {
       if (!ownedBy(userId, callers)) throw notFound(`no tasks of user ${userId} are visible to this caller`);

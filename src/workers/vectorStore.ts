@@ -77,7 +77,7 @@ export class VectorStore {
     const metas = await this.redis.hmget(this.meta(collection), ...best.map((b) => `doc:${b.id}`));
     return best.map((b, i) => {
       // The reviver drops reserved keys from metadata stored before they were refused.
-      const m = metas[i] ? (JSON.parse(metas[i]!, dropReserved) as { preview?: string; metadata?: Record<string, unknown> | null }) : {};
+      const m = metas[i] ? (JSON.parse(metas[i], dropReserved) as { preview?: string; metadata?: Record<string, unknown> | null }) : {};
       return { id: b.id, score: Math.round(b.score * 1e6) / 1e6, preview: m.preview ?? null, metadata: m.metadata ?? null };
     });
   }

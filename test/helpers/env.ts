@@ -69,7 +69,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10000, wh
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (err) {
       last = err;
     }

@@ -3,6 +3,7 @@ import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { WebSocket } from 'ws';
 import type { Env } from '../../src/config/load.js';
 import { buildApi } from '../../src/api/buildApi.js';
+import { mountDashboard } from '../../src/api/dashboard.js';
 import { createCore, PHASE, type Core } from '../../src/core.js';
 import { attachGateway, type Gateway, type GatewayOptions } from '../../src/realtime/index.js';
 import type { EventEnvelope } from '../../src/shared/events.js';
@@ -22,7 +23,7 @@ export interface GatewayNode {
 }
 
 /**
- * One gateway node as main.ts builds it (setupTasks when `tasks`/`workers`, attachGateway before
+ * One gateway node as main.ts builds it (setupTasks + the queue dashboard when `tasks`/`workers`, attachGateway before
  * listen, startWorkers when `workers`), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
  * Firestore emulator whose host is in FIRESTORE_EMULATOR_HOST.
  */
@@ -32,7 +33,10 @@ export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions;
   const core = createCore({ config, logger: silentLogger(), firebase, masterSwitchPollMs: 50 });
   const app = buildApi(core.deps);
   const ctx = { core, app };
-  if (o.tasks || o.workers) await setupTasks(ctx);
+  if (o.tasks || o.workers) {
+    const { queues } = await setupTasks(ctx);
+    await mountDashboard(app, queues.all(), config.serviceToken);
+  }
   const gateway = await attachGateway(ctx, o.gateway);
   if (!gateway) throw new Error('gateway not attached');
   if (o.workers) await startWorkers(ctx);
@@ -115,7 +119,7 @@ export function recordWs(url: string, query: Record<string, string>, headers: Re
   for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
   const ws = new WebSocket(u, { headers });
   const frames: Array<Record<string, unknown>> = [];
-  ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+  ws.on('message', (d) => frames.push(JSON.parse((d as Buffer).toString('utf8')) as Record<string, unknown>));
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));

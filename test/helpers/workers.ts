@@ -70,14 +70,14 @@ export async function spawnWorkerChild(env: Record<string, string>, opts: { gate
   });
   const lines: string[] = [];
   let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     const parts = buf.split('\n');
     buf = parts.pop() ?? '';
     lines.push(...parts.filter(Boolean));
   });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   const child: WorkerChild = {
     proc,

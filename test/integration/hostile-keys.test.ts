@@ -4,7 +4,7 @@
  * documents poisoned in storage before the fix are read back; `reply_to` is tried on every internal
  * channel. Afterwards the process is checked for pollution and still answers normally.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/api/rpc/index.js';
 import { describeMethod } from '../../src/api/rpc/bind.js';
 import { createRedis, waitReady } from '../../src/shared/redis.js';
@@ -14,24 +14,19 @@ import { field } from '../../src/registry/hashDoc.js';
 import { setupTasks } from '../../src/workers/index.js';
 import { attachListenerBookkeeping } from '../../src/listeners/index.js';
 import { loadConfig } from '../../src/config/load.js';
-import { collectChannel, redisEnv, redisSettings, startFirestore, TEST_TOKEN, uniq, type FirestoreEmulator } from '../helpers/env.js';
+import { collectChannel, redisEnv, redisSettings, TEST_TOKEN, uniq } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 
-let fs: FirestoreEmulator;
 let svc: TestService;
 const protoKeysBefore = Reflect.ownKeys(Object.prototype).map(String).sort();
 const fnProtoKeysBefore = Reflect.ownKeys(Function.prototype).map(String).sort();
 const arrProtoKeysBefore = Reflect.ownKeys(Array.prototype).map(String).sort();
 
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') } });
-  await setupTasks({ core: svc.core, app: svc.app }, { dashboard: false }); // queues only: nothing runs the jobs
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') } }, async (s) => {
+  svc = s.svc;
+  await setupTasks({ core: svc.core, app: svc.app }); // queues only: nothing runs the jobs
   attachListenerBookkeeping({ core: svc.core, app: svc.app }); // REGISTRY.*listener* and LISTENERS.* reach their service
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
 });
 
 const post = (payload: string) =>

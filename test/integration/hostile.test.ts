@@ -1,16 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFirestore, TEST_TOKEN, uniq, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { describe, expect, it } from 'vitest';
+import { TEST_TOKEN, uniq } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 
-let fs: FirestoreEmulator;
 let svc: TestService;
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } }, (s) => {
+  svc = s.svc;
 });
 
 const post = (payload: string) =>

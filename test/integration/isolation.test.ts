@@ -4,15 +4,15 @@
  * the envelope's or the argument's user_id); vectors are stored and queried per company; a
  * cancelled event never carries less progress than what was recorded before it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
 import { setupTasks, startWorkers } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
-import { collectChannel, startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { collectChannel, uniq, waitFor } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 import { deferred, docs, taskEvents, terminalOf } from '../helpers/workers.js';
 
-let fs: FirestoreEmulator;
 let svc: TestService;
 type Gate = { reached: ReturnType<typeof deferred<void>>; release: ReturnType<typeof deferred<void>> };
 const gates = new Map<string, Gate>();
@@ -28,15 +28,11 @@ const gate = (taskId: string): Gate => {
   return g;
 };
 
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
-  await setupTasks({ core: svc.core, app: svc.app }, { dashboard: false });
-  await startWorkers({ core: svc.core }, { cancelPollMs: 50, settleGraceMs: 1000, onProgress, concurrency: 4 });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
+useStack({ env: { QUEUE_PREFIX: uniq('q') } }, async (s) => {
+  svc = s.svc;
+  await setupTasks({ core: svc.core, app: svc.app });
+  // settleGraceMs bounds how long an aborted attempt waits for a processor held at a gate.
+  await startWorkers({ core: svc.core }, { cancelPollMs: 50, settleGraceMs: 200, onProgress, concurrency: 4 });
 });
 
 /** An RPC made on behalf of a user: the envelope's user_id is the caller. */
@@ -218,11 +214,10 @@ describe('cancel never lowers progress', () => {
       await g.reached.promise;
       // Another party records 80 % (UNIFIED_REGISTRY.update_task_progress, as the original's callers do).
       expect((await as(a, 'UNIFIED_REGISTRY.update_task_progress', { args: [taskId, 'processing', 80] })).body.data).toBe(true);
-      // The cancel flag is seen by the worker itself (its own count of progress is still 6 %). The
-      // processor stays held at its gate, so the task cannot finish before the cancel poll sees the
-      // flag (releasing it first let a fast run complete under load); the runner stops waiting for
-      // the held processor after settleGraceMs.
+      // The cancel flag is seen by the worker itself (its own count of progress is still 6 %).
       await svc.core.deps.redis.set(keys.taskCancel(taskId), '1', 'EX', 600);
+      // The gate stays closed until the task has ended, so the worker sees the flag while its
+      // processor is held (released in finally), however fast the rest of the work would run.
       const end = await finished(taskId);
       expect(end.status).toBe('cancelled');
       const ev = taskEvents(col.messages, taskId);

@@ -1,24 +1,19 @@
 import { QueueEvents } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { attachListenerBookkeeping } from '../../src/listeners/index.js';
 import { keys } from '../../src/shared/keys.js';
 import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
-import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { uniq } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 
-let fs: FirestoreEmulator;
 let svc: TestService;
-beforeAll(async () => {
-  fs = await startFirestore();
-  // A worker-only process as in a split deployment: no watchers, only the bookkeeping.
-  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' } });
+// A worker-only process as in a split deployment: no watchers, only the bookkeeping.
+useStack({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' } }, async (s) => {
+  svc = s.svc;
   attachListenerBookkeeping({ core: svc.core });
-  await setupTasks({ core: svc.core }, { dashboard: false });
+  await setupTasks({ core: svc.core });
   await startWorkers({ core: svc.core });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
 });
 
 describe('listener_expiry on a worker without watchers', () => {

@@ -1,20 +1,14 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/api/rpc/index.js';
-import { startFirestore, uniq, type FirestoreEmulator } from '../helpers/env.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { uniq } from '../helpers/env.js';
+import type { TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 
 /** /docs (Swagger UI) and its OpenAPI document, generated from the RPC catalogue's zod schemas. */
-let fs: FirestoreEmulator;
 let svc: TestService;
-
-beforeAll(async () => {
-  fs = await startFirestore();
-  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } });
-});
-afterAll(async () => {
-  await svc?.close();
-  fs?.stop();
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } }, (s) => {
+  svc = s.svc;
 });
 
 describe('OpenAPI document and /docs', () => {
@@ -33,7 +27,7 @@ describe('OpenAPI document and /docs', () => {
   it('validates as OpenAPI 3.1, every $ref resolves, and it lists every catalogue method with args and result', async () => {
     const res = await svc.app.inject({ method: 'GET', url: '/docs/json' });
     expect(res.statusCode).toBe(200);
-    const doc = res.json() as Record<string, any>;
+    const doc = res.json<Record<string, any>>();
     const validator = new Validator();
     const verdict = await validator.validate(doc);
     expect(verdict.errors ?? []).toEqual([]);
@@ -87,6 +81,6 @@ describe('OpenAPI document and /docs', () => {
   it('keeps GET /rpc/methods', async () => {
     const res = await svc.app.inject({ method: 'GET', url: '/rpc/methods' });
     expect(res.statusCode).toBe(200);
-    expect((res.json() as { data: { methods: unknown[] } }).data.methods).toHaveLength(CATALOGUE.length);
+    expect(res.json<{ data: { methods: unknown[] } }>().data.methods).toHaveLength(CATALOGUE.length);
   });
 });

@@ -1,29 +1,25 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Timestamp } from 'firebase-admin/firestore';
 import { StaticFlags, UNIFIED_REGISTRY_FLAG } from '../../src/flags/flags.js';
 import { MASTER_SWITCH_OVERRIDE_KEY } from '../../src/flags/registryMode.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { startFirestore, testRedis, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
+import { testRedis, uniq, waitFor } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { useStack } from '../helpers/stack.js';
 import type { RedisHandle } from '../../src/shared/redis.js';
 
-let fs: FirestoreEmulator;
-let flags: StaticFlags;
+const flags = new StaticFlags();
 let svc: TestService;
 let redis: RedisHandle;
 
-beforeAll(async () => {
-  fs = await startFirestore();
-  flags = new StaticFlags();
-  // Master switch on; the per-user flag decides (as Unleash would).
-  svc = await startTestService({ env: { UNIFIED_REGISTRY_ENABLED: 'true' }, flags });
+// Master switch on; the per-user flag decides (as Unleash would).
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true' }, flags }, async (s) => {
+  svc = s.svc;
   redis = await testRedis();
 });
 afterAll(async () => {
-  await svc?.close();
   await redis?.close();
-  fs?.stop();
 });
 
 const presence = (uid: string) => svc.core.firebase.firestore.collection('listeners_registry').doc(uid).get();
@@ -164,7 +160,7 @@ describe('unified store guarantees', () => {
     await redis.client.config('RESETSTAT');
     const r = await svc.rpc('REGISTRY.unregister_session', { args: [sid] });
     expect(r.body.data).toBe(true);
-    const stats = (await redis.client.info('commandstats')) as string;
+    const stats = await redis.client.info('commandstats');
     expect(stats).toMatch(/cmdstat_(get|del|evalsha|eval)/);
     expect(stats).not.toMatch(/cmdstat_(scan|keys):/);
   });

@@ -17,7 +17,7 @@ beforeAll(async () => {
   // Two "beat + worker" processes on the same queue Redis and prefix.
   beatA = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' } });
   beatB = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' } });
-  for (const s of [beatA, beatB]) await setupTasks({ core: s.core }, { dashboard: false });
+  for (const s of [beatA, beatB]) await setupTasks({ core: s.core });
 });
 afterAll(async () => {
   await beatA?.close();

@@ -13,7 +13,7 @@ const children: WorkerChild[] = [];
 beforeAll(async () => {
   fs = await startFirestore();
   svc = await startTestService({ env: { QUEUE_PREFIX: prefix } });
-  await setupTasks({ core: svc.core, app: svc.app }, { dashboard: false }); // enqueue side only
+  await setupTasks({ core: svc.core, app: svc.app }); // enqueue side only
 });
 afterAll(async () => {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');

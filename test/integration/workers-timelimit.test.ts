@@ -24,7 +24,7 @@ beforeAll(async () => {
   const addr = slowLlm.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: `http://127.0.0.1:${port}/v1`, LLM_TIMEOUT_MS: '60000' } });
-  await setupTasks({ core: svc.core }, { dashboard: false });
+  await setupTasks({ core: svc.core });
   await startWorkers({ core: svc.core }, { cancelPollMs: 50 });
 });
 afterAll(async () => {

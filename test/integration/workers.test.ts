@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/buildApi.js';
 import { keys } from '../../src/shared/keys.js';
-import { mountDashboard } from '../../src/workers/dashboard.js';
+import { mountDashboard } from '../../src/api/dashboard.js';
 import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
@@ -28,7 +28,7 @@ beforeAll(async () => {
   svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: llm.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model' } });
   bare = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
   for (const s of [svc, bare]) {
-    await setupTasks({ core: s.core, app: s.app }, { dashboard: false });
+    await setupTasks({ core: s.core, app: s.app });
     await startWorkers({ core: s.core }, { cancelPollMs: 50, onProgress, concurrency: 2 });
   }
 });
@@ -80,8 +80,16 @@ describe('TASK.* through real BullMQ workers', () => {
   it('invalid input fails once, without retry, and says why', async () => {
     const uid = uniq('u');
     const col = await collectChannel([userChannel(uid)]);
-    const r = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') } });
-    const taskId = r.body.data.task_id;
+    // The RPC validates with the worker's schema, so such input never reaches a queue through it…
+    const refused = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') } });
+    expect(refused.body).toMatchObject({ ok: false, error: { code: 'INVALID_ARGS' } });
+    expect(refused.body.error.message).toMatch(/document_data\.content is empty/);
+    const missing = await svc.rpc('TASK.start_document_analysis', { kwargs: { user_id: uid, document_data: { file_name: 'f.txt' }, job_id: uniq('job') } });
+    expect(missing.body).toMatchObject({ ok: false, error: { code: 'INVALID_ARGS' } });
+    expect(missing.body.error.message).toMatch(/document_data\.content is required/);
+    // …but a job enqueued by a caller of the task service (or left from an older release) still is checked by the worker.
+    const r = await svc.core.deps.tasks!.startDocumentAnalysis({ user_id: uid, document_data: { content: '   ' }, job_id: uniq('job') });
+    const taskId = r.task_id as string;
     await col.next((m) => (m.payload as any)?.task_id === taskId && (m.payload as any).status === 'failed');
     const ev = taskEvents(col.messages, taskId);
     expect(ev.map((e) => e.status)).toEqual(['queued', 'started', 'failed']);

@@ -65,7 +65,7 @@ export const CATALOGUE: readonly RpcMethod[] = [
   unifiedUpdateTaskProgress,
   unifiedUpdateUserHeartbeat,
   unifiedUpdateUserService,
-] as unknown as readonly RpcMethod[];
+];
 
 /**
  * Namespaces the original service also answered that live in other services now (CONTRACT §13.7):

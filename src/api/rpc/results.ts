@@ -5,6 +5,7 @@
  * The shapes follow src/registry/types.ts.
  */
 import { z } from 'zod';
+import { TASK_STATUSES } from '../../registry/types.js';
 
 const iso = z.string().describe('ISO-8601 time');
 
@@ -25,7 +26,7 @@ export const userDocument = z
 
 export const taskDocument = z
   .object({
-    task_info: z.object({ task_id: z.string(), task_type: z.string(), user_id: z.string(), company_id: z.string(), created_at: iso, status: z.enum(['queued', 'started', 'processing', 'completed', 'failed', 'cancelled']) }),
+    task_info: z.object({ task_id: z.string(), task_type: z.string(), user_id: z.string(), company_id: z.string(), created_at: iso, status: z.enum(TASK_STATUSES) }),
     isolation: z.object({ namespace: z.string(), priority: z.string(), max_duration: z.number() }),
     progress: z.object({ current_step: z.string().nullable(), progress_percent: z.number(), estimated_completion: z.string().nullable() }),
     resources: z.object({ worker_id: z.string().nullable(), memory_usage: z.number().nullable(), cpu_usage: z.number().nullable() }),

@@ -1,5 +1,5 @@
 import { unavailable } from '../../shared/errors.js';
-import type { ListenerService, ServiceDeps, TaskService } from '../deps.js';
+import type { ListenerService, ServiceDeps, TaskService } from '../../app/deps.js';
 
 /** The task service of this process, or UNAVAILABLE when the role does not wire one. */
 export function taskService(deps: ServiceDeps): TaskService {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
-import type { ServiceDeps } from '../deps.js';
+import type { ServiceDeps } from '../../app/deps.js';
 import { reservedKeyIn } from '../../shared/safeKeys.js';
 
 export interface MethodContext {

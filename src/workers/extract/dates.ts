@@ -50,17 +50,17 @@ export function findDates(line: string): FoundDate[] {
   const push = (value: string | null, raw: string, index: number, certainty: number) => {
     if (value && !out.some((d) => d.index === index)) out.push({ iso: value, raw, index, certainty });
   };
-  for (const m of text.matchAll(/\b(\d{4})-(\d{1,2})-(\d{1,2})\b/g)) push(iso(+m[1]!, +m[2]!, +m[3]!), m[0], m.index!, 1);
+  for (const m of text.matchAll(/\b(\d{4})-(\d{1,2})-(\d{1,2})\b/g)) push(iso(+m[1]!, +m[2]!, +m[3]!), m[0], m.index, 1);
   for (const m of text.matchAll(/\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})\b/g)) {
     const a = +m[1]!;
     const b = +m[2]!;
     const y = +m[3]!;
-    if (b > 12 && a <= 12) push(iso(y, a, b), m[0], m.index!, 0.9);
-    else push(iso(y, b, a), m[0], m.index!, a > 12 || a === b ? 0.9 : 0.75);
+    if (b > 12 && a <= 12) push(iso(y, a, b), m[0], m.index, 0.9);
+    else push(iso(y, b, a), m[0], m.index, a > 12 || a === b ? 0.9 : 0.75);
   }
   const dayFirst = new RegExp(String.raw`\b(\d{1,2})(?:er|st|nd|rd|th)?\s+(${MONTH_NAMES})\.?,?\s+(\d{4})\b`, 'g');
-  for (const m of text.matchAll(dayFirst)) push(iso(+m[3]!, MONTHS[m[2]!]!, +m[1]!), m[0], m.index!, 1);
+  for (const m of text.matchAll(dayFirst)) push(iso(+m[3]!, MONTHS[m[2]!]!, +m[1]!), m[0], m.index, 1);
   const monthFirst = new RegExp(String.raw`\b(${MONTH_NAMES})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b`, 'g');
-  for (const m of text.matchAll(monthFirst)) push(iso(+m[3]!, MONTHS[m[1]!]!, +m[2]!), m[0], m.index!, 1);
+  for (const m of text.matchAll(monthFirst)) push(iso(+m[3]!, MONTHS[m[1]!]!, +m[2]!), m[0], m.index, 1);
   return out.sort((x, y) => x.index - y.index);
 }

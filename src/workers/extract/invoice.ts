@@ -147,7 +147,7 @@ function findInvoiceDates(lines: readonly string[]) {
   if (!inv && first && first !== (dueDate as TextField | null)?.value) {
     invoiceDate = { value: first, confidence: 0.45, source: 'first date in the document' };
   }
-  return { invoiceDate: invoiceDate as TextField | null, dueDate: dueDate as TextField | null, all };
+  return { invoiceDate: invoiceDate, dueDate: dueDate as TextField | null, all };
 }
 
 function language(text: string): InvoiceExtraction['language'] {

@@ -4,16 +4,22 @@ import { defineTask } from './types.js';
 
 const MAX_CHARS = 2_000_000;
 
-const payload = z.object({
-  job_id: z.string(),
-  document_data: z.looseObject({
+/** `document_data` of TASK.start_document_analysis: the RPC argument and the worker's payload are this one schema. */
+export const documentData = z.looseObject(
+  {
     content: z
       .string({ error: (i) => (i.input === undefined ? 'document_data.content is required (the document text)' : 'document_data.content must be text') })
       .refine((s) => s.trim().length > 0, 'document_data.content is empty')
       .refine((s) => s.length <= MAX_CHARS, `document_data.content is longer than ${MAX_CHARS} characters`),
     file_name: z.string().optional(),
     mime_type: z.string().optional(),
-  }),
+  },
+  { error: (i) => (i.input === undefined ? 'document_data is required' : 'document_data must be an object') },
+);
+
+const payload = z.object({
+  job_id: z.string(),
+  document_data: documentData,
 });
 
 /** Invoice extraction over `document_data.content` (text): amounts, number, dates, VAT, ids, parties. */

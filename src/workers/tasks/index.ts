@@ -4,10 +4,10 @@ import documentAnalysis from './documentAnalysis.js';
 import listenerExpiry from './listenerExpiry.js';
 import llmConversation from './llmConversation.js';
 import registryCleanup from './registryCleanup.js';
-import type { TaskKind } from './types.js';
+import type { AnyTaskKind } from './types.js';
 import vectorComputation from './vectorComputation.js';
 
-export const TASK_KINDS: readonly TaskKind<any, unknown>[] = [
+export const TASK_KINDS: readonly AnyTaskKind[] = [
   documentAnalysis,
   vectorComputation,
   llmConversation,
@@ -16,5 +16,5 @@ export const TASK_KINDS: readonly TaskKind<any, unknown>[] = [
   listenerExpiry,
 ];
 
-export const taskKinds = new Map<string, TaskKind<any, unknown>>(TASK_KINDS.map((k) => [k.name, k]));
+export const taskKinds = new Map<string, AnyTaskKind>(TASK_KINDS.map((k) => [k.name, k]));
 export { documentAnalysis, vectorComputation, llmConversation, registryCleanup, dependencyHealth, listenerExpiry };

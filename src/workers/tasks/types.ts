@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { QueueName } from '../../config/schema.js';
-import type { ServiceDeps } from '../../api/deps.js';
+import type { ServiceDeps } from '../../app/deps.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisClient } from '../../shared/redis.js';
 
@@ -53,6 +53,13 @@ export interface TaskKind<I = unknown, R = unknown> {
   readonly payload: z.ZodType<I>;
   process(input: I, ctx: TaskRunContext): Promise<R>;
 }
+
+/**
+ * A task kind of any payload type: the list of kinds is heterogeneous, and each payload is checked
+ * by its own `kind.payload` schema before `process` sees it, so the input type is erased here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- payload types differ per kind; validated at run time by kind.payload
+export type AnyTaskKind = TaskKind<any, unknown>;
 
 export function defineTask<I, R>(k: TaskKind<I, R>): TaskKind<I, R> {
   return k;

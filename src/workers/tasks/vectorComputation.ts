@@ -20,7 +20,7 @@ export function parseDocuments(items: readonly unknown[]): Parsed {
   items.forEach((item, index) => {
     const o = typeof item === 'string' ? { text: item } : item && typeof item === 'object' && !Array.isArray(item) ? (item as Record<string, unknown>) : null;
     if (!o) return out.skipped.push({ index, reason: 'not a string or an object' });
-    const text = [o.text, o.content, o.page_content].find((t) => typeof t === 'string') as string | undefined;
+    const text = [o.text, o.content, o.page_content].find((t): t is string => typeof t === 'string');
     if (!text || !/[\p{L}\p{N}]/u.test(text)) return out.skipped.push({ index, reason: 'no text (text, content or page_content)' });
     const rawId = o.id ?? o.doc_id;
     const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : `doc_${index}`;

@@ -15,6 +15,7 @@ export const INTERNAL_CHANNEL_NAMESPACES: readonly string[] = ['socket.io', 'lis
 /** Why `name` is not an acceptable channel name (or prefix), or undefined. */
 function characterProblem(name: string, what: string): string | undefined {
   if (name.includes('\u0000')) return `${what} must not contain NUL`;
+  // eslint-disable-next-line no-control-regex -- matching control characters is this check's purpose
   if (/[\u0001-\u001f\u007f-\u009f]/.test(name)) return `${what} must not contain control characters`;
   if (/[\s\u200b-\u200d\u2060\ufeff]/u.test(name)) return `${what} must not contain whitespace`;
   if (/[*?[\]\\]/.test(name)) return `${what} must not contain the pattern characters * ? [ ] \\`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeConfig, loadConfig } from '../../src/config/load.js';
-import { StaticSecrets } from '../../src/config/secrets.js';
+import { describeConfig, loadConfig } from '../../../src/config/load.js';
+import { StaticSecrets } from '../../../src/config/secrets.js';
 
 describe('configuration', () => {
   it('applies the contract defaults', async () => {

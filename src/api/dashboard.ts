@@ -1,6 +1,6 @@
 /**
  * The queue dashboard (@bull-board) at `/admin/queues`, behind the admin sign-in shared with the
- * console (src/realtime/admin.ts): the HttpOnly, SameSite=Strict cookie with Path=/admin set by
+ * console (src/console/auth.ts): the HttpOnly, SameSite=Strict cookie with Path=/admin set by
  * signing in at /admin is valid here, `?token=<service token>` sets it too, and API clients keep
  * using the bearer header.
  */
@@ -8,8 +8,8 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkAdmin } from '../realtime/admin.js';
-import { AppError, toErrorBody } from '../shared/errors.js';
+import { adminDenial, checkAdmin } from '../console/auth.js';
+import { toErrorBody } from '../shared/errors.js';
 import type { Queue } from 'bullmq';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -19,7 +19,7 @@ export function dashboardAuth(expected: string | undefined) {
     const r = checkAdmin(req, reply, expected);
     if (r.kind === 'ok') return;
     if (r.kind === 'redirect') return reply.redirect(r.location, 303);
-    const e = new AppError(r.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', r.message, undefined, r.status);
+    const e = adminDenial(r);
     return reply.code(e.httpStatus).send({ ok: false, error: toErrorBody(e) });
   };
 }

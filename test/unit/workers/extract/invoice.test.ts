@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { findDates } from '../../../src/workers/extract/dates.js';
-import { frenchVatValid, luhn } from '../../../src/workers/extract/ids.js';
-import { extractInvoice } from '../../../src/workers/extract/invoice.js';
-import { findAmounts, parseNumber } from '../../../src/workers/extract/numbers.js';
+import { findDates } from '../../../../src/workers/extract/dates.js';
+import { frenchVatValid, luhn } from '../../../../src/workers/extract/ids.js';
+import { extractInvoice } from '../../../../src/workers/extract/invoice.js';
+import { findAmounts, parseNumber } from '../../../../src/workers/extract/numbers.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/workers/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) => readFileSync(new URL(`../../../fixtures/workers/${name}`, import.meta.url), 'utf8');
 
 describe('numbers', () => {
   it('reads European, US, Swiss and plain formats', () => {
