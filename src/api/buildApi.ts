@@ -20,6 +20,7 @@ export interface BuildApiOptions {
  */
 export function buildApi(deps: ServiceDeps, opts: BuildApiOptions = {}): FastifyInstance {
   const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- tsc needs it: without it Fastify infers the instance's logger type as pino's Logger and the return type no longer fits FastifyInstance
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.rpc.bodyLimitBytes,

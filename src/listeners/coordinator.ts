@@ -58,7 +58,7 @@ export class Coordinator {
   async start(): Promise<void> {
     await this.heartbeat().catch((err: Error) => this.d.logger.warn({ err: err.message }, 'listener heartbeat failed'));
     const every = (ms: number, fn: () => Promise<void>, what: string) => {
-      const t = setInterval(() => fn().catch((err: Error) => this.d.logger.warn({ err: err.message, what }, 'listener timer failed')), ms);
+      const t = setInterval(() => void fn().catch((err: Error) => this.d.logger.warn({ err: err.message, what }, 'listener timer failed')), ms);
       t.unref?.();
       this.timers.push(t);
     };

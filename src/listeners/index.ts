@@ -57,7 +57,6 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     }).start();
 
   const wanted = new WantedStore(redis);
-  let coordinator!: Coordinator;
   const leases = new LeaseManager({
     redis,
     instanceId: config.instanceId,
@@ -92,7 +91,7 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     for (const s of coordinator.sessions.values()) wf += s.workflowCount;
     return { listeners_count: coordinator.sessions.size, workflow_listeners_count: wf };
   };
-  coordinator = new Coordinator({
+  const coordinator = new Coordinator({
     presence,
     leases,
     wanted,

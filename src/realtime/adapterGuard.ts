@@ -100,7 +100,7 @@ export function guardAdapterClient(client: RedisClient, o: AdapterGuardOptions):
       const problem = adapterMessageProblem(event, msg);
       if (problem) return invalid(event, channel, bytes, problem);
       try {
-        const r = listener(...args) as unknown;
+        const r = listener(...args);
         if (r instanceof Promise) r.catch((err: unknown) => invalid(event, channel, bytes, `adapter rejected: ${(err as Error)?.message ?? String(err)}`.slice(0, 200)));
       } catch (err) {
         invalid(event, channel, bytes, `adapter threw: ${(err as Error)?.message ?? String(err)}`.slice(0, 200));
@@ -123,7 +123,7 @@ export function guardAdapterClient(client: RedisClient, o: AdapterGuardOptions):
     try {
       p = call(name, args);
     } catch (err) {
-      p = Promise.reject(err);
+      p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return p.catch((err: unknown) => {
       commandFailed(name, err);

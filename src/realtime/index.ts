@@ -93,9 +93,10 @@ export async function attachGateway(ctx: RoleContext, opts: GatewayOptions = {})
   connected.set({ transport: 'socket.io' }, 0);
   connected.set({ transport: 'ws' }, 0);
 
+  const names = channelNames(config.channelPrefix, config.chatChannelPrefix);
   const channels = new UserChannels({
     sub: userSub,
-    channel: channelNames(config.channelPrefix, config.chatChannelPrefix).user,
+    channel: (uid: string) => names.user(uid),
     // Deltas travel on an internal channel unless LISTENERS_REDIS_DELTAS puts them on the user channel.
     ...(config.redisDeltas ? {} : { deltaChannel: keys.deltasChannel }),
     logger,

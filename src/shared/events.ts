@@ -229,7 +229,7 @@ export function notificationHash(item: unknown): string {
 
 /** The state-hash change a notification event implies (doc_id -> item hash). */
 function stateChange(event: EventEnvelope): string[] {
-  const p = event.payload as Record<string, unknown>;
+  const p = event.payload;
   switch (event.type) {
     case 'notif.sync': {
       const list = Array.isArray(p.notifications) ? (p.notifications as unknown[]) : [];

@@ -122,7 +122,7 @@ describe('chaos', () => {
     let conflicts = 0;
     let found = 0;
     const submitOne = async (t: (typeof tasks)[number], i: number) => {
-      let last = '';
+      let last: string | undefined;
       for (let attempt = 0; ; attempt++) {
         const port = apiPorts[(i + attempt) % 2]!;
         try {
@@ -174,7 +174,7 @@ describe('chaos', () => {
           last = (err as Error).message;
         }
         retries += 1;
-        if (attempt > 60) throw new Error(`task ${i} could not be submitted: ${last}`);
+        if (attempt > 60) throw new Error(`task ${i} could not be submitted: ${last ?? 'no answer'}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     };
@@ -217,6 +217,7 @@ describe('chaos', () => {
     await worker0b.ready(45000);
 
     await submitting;
+    expect(submitted).toBe(TASKS); // every task was accepted once (or found already ended)
     const byUser = new Map<string, Array<(typeof tasks)[number]>>();
     for (const t of tasks) byUser.set(t.uid, [...(byUser.get(t.uid) ?? []), t]);
     // Done: every task's terminal event is in its user's history, and every socket has caught up.

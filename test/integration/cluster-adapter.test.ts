@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, waitReady, type RedisClient } from '../../src/shared/redis.js';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { createRedis, waitReady } from '../../src/shared/redis.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { redisEnv, startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
@@ -59,7 +59,7 @@ async function exercise(nodes: [GatewayNode, GatewayNode], publish: (channel: st
   // ...and after, on the same nodes: cross-node requests and user events still flow.
   await waitFor(async () => (await b.gateway.io.in(`user:${uid}`).fetchSockets()).length === 2, 20000, 'fetchSockets across nodes (after)');
   const e = { type: 'notif.add', uid, timestamp: new Date().toISOString(), event_id: uniq('e'), payload: { doc_id: 'after-garbage' } } as const;
-  await a.core.deps.publisher.publishUser(e as never);
+  await a.core.deps.publisher.publishUser(e);
   for (const s of [onA, onB]) await s.next((x) => x.event_id === e.event_id);
 }
 
@@ -79,7 +79,7 @@ describe('socket.io adapter survives garbage on its channels', () => {
     const r = createRedis({ settings: { host: '127.0.0.1', port: cluster.port, password: undefined, tls: false, tlsVerify: true, db: 0, cluster: true }, name: 'garbage', logger: silentLogger() });
     cleanup.push(() => r.close());
     await waitReady(r.client, 20000);
-    const client = r.client as RedisClient;
+    const client = r.client;
     await exercise(nodes, (c, p) => client.spublish(c, p), ['socket.io#/#']);
   });
 });
