@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from './redis.js';
-import type { ChannelNames } from './keys.js';
+import { keys, type ChannelNames } from './keys.js';
 
 /** Event types of CONTRACT §6, declared once for publishers and the gateway. */
 export type EventType =
@@ -114,12 +114,23 @@ export class FencedError extends Error {
   }
 }
 
+export interface PublishOptions {
+  /**
+   * Publish this event at most once per `once` (a task id): the script records the name in the
+   * user's once-hash atomically with the publish, and a second publish under the same name is a
+   * no-op. Used for terminal task events, so a retry that re-publishes a terminal event whose first
+   * publish it cannot know about (a worker killed between the registry update and the publish)
+   * neither loses nor doubles it.
+   */
+  once?: string;
+}
+
 export interface EventPublisher {
   /**
    * PUBLISH on `{prefix}{uid}` (deltas on the internal `rt:deltas:{uid}` instead, unless
    * `LISTENERS_REDIS_DELTAS=true`); also appended to the user's bounded replay history.
    */
-  publishUser(event: EventEnvelope): Promise<void>;
+  publishUser(event: EventEnvelope, opts?: PublishOptions): Promise<void>;
   /** PUBLISH on the chat channel of CONTRACT §6 (and the user's channel for sockets). */
   publishChat(event: EventEnvelope, space: string, thread: string): Promise<void>;
   /**
@@ -138,6 +149,8 @@ export interface PublisherOptions {
   leaseKey: (uid: string) => string;
   stateKey: (uid: string) => string;
   onPublished?: (type: EventType) => void;
+  /** Hash of the names already published once for a user (PublishOptions.once); same hash slot as the history. Default keys.eventOnce. */
+  onceKey?: (uid: string) => string;
   /** LISTENERS_REDIS_DELTAS: put notif.add/update/remove on the consumer channel too (default: internal channel only). */
   redisDeltas?: boolean;
 }
@@ -148,10 +161,15 @@ export interface PublisherOptions {
  * field '' (never a Firestore id) once a sync was recorded, so "published nothing" differs from
  * "no baseline"; add/update/remove only change a state that a sync started. KEYS are one user's history, lease
  * and state keys, hash-tagged together so the script runs on a cluster (channels are not keys).
- * Returns 0 when the fence refused, 1 otherwise.
+ * KEYS[4] is the user's once-hash: with ARGV[9] set, a name already in it means "published before"
+ * and nothing happens (returns 2). Returns 0 when the fence refused, 1 when published.
  */
 const PUBLISH_LUA = `
 if ARGV[1] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+if ARGV[9] ~= '' then
+  if redis.call('hsetnx', KEYS[4], ARGV[9], '1') == 0 then return 2 end
+  redis.call('expire', KEYS[4], ARGV[10])
+end
 local maxLen = tonumber(ARGV[3])
 if maxLen > 0 then
   redis.call('rpush', KEYS[1], ARGV[2])
@@ -167,7 +185,7 @@ elseif op ~= '' and redis.call('exists', KEYS[3]) == 0 then
 end
 if op ~= '' then
   local n = #ARGV
-  local i = 9
+  local i = 11
   while i <= n do
     local j = math.min(n, i + 999)
     if op == 'del' then
@@ -189,6 +207,7 @@ type PublishCommand = (
   historyKey: string,
   leaseKey: string,
   stateKey: string,
+  onceKey: string,
   fence: string,
   json: string,
   maxLen: number,
@@ -197,15 +216,19 @@ type PublishCommand = (
   extraChannel: string,
   stateOp: string,
   stateTtl: number,
+  once: string,
+  onceTtl: number,
   ...state: string[]
 ) => Promise<number>;
 
 const COMMAND = 'rtPublishEvent';
+/** How long a name published once is remembered (longer than any task's life: max_duration + 300 s). */
+const ONCE_TTL_SECONDS = 2 * 24 * 3600;
 
 /** Registers the publish script on a client once (ioredis sends EVALSHA, falling back to EVAL). */
 function publishCommand(redis: RedisClient): PublishCommand {
   const r = redis as unknown as Record<string, PublishCommand | undefined>;
-  if (typeof r[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 3, lua: PUBLISH_LUA });
+  if (typeof r[COMMAND] !== 'function') redis.defineCommand(COMMAND, { numberOfKeys: 4, lua: PUBLISH_LUA });
   return (r[COMMAND] as PublishCommand).bind(redis);
 }
 
@@ -260,7 +283,8 @@ function stateChange(event: EventEnvelope): string[] {
  */
 export function createPublisher(o: PublisherOptions): EventPublisher {
   const run = publishCommand(o.redis);
-  const send = async (event: EventEnvelope, channel: string, extraChannel: string, fence: Fence | undefined): Promise<void> => {
+  const onceKey = o.onceKey ?? keys.eventOnce;
+  const send = async (event: EventEnvelope, channel: string, extraChannel: string, fence: Fence | undefined, once?: string): Promise<void> => {
     const uid = event.uid;
     if (fence && uid !== fence.uid) throw new Error('fenced publisher used for another user');
     const json = JSON.stringify(event);
@@ -269,6 +293,7 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
       o.historyKey(uid),
       o.leaseKey(uid),
       o.stateKey(uid),
+      onceKey(uid),
       fence ? fence.value : '',
       json,
       o.history.maxLen,
@@ -277,8 +302,11 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
       extraChannel,
       op ?? '',
       fence ? fence.stateTtlSeconds : 0,
+      once ?? '',
+      ONCE_TTL_SECONDS,
       ...state,
     );
+    if (Number(ok) === 2) return; // published once already
     if (Number(ok) !== 1) throw new FencedError(uid);
     o.onPublished?.(event.type);
   };
@@ -286,7 +314,7 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
     // Each event goes out on exactly one user channel (CONTRACT §13.5); gateways subscribe both.
     isDelta(event.type) && !o.redisDeltas ? o.channels.deltas(event.uid) : o.channels.user(event.uid);
   const make = (fence: Fence | undefined): EventPublisher => ({
-    publishUser: (event) => send(event, channelOf(event), '', fence),
+    publishUser: (event, opts) => send(event, channelOf(event), '', fence, opts?.once),
     publishChat: (event, space, thread) => send(event, o.channels.user(event.uid), o.channels.chat(event.uid, space, thread), fence),
     fenced: (f) => make(f),
   });

@@ -35,6 +35,8 @@ export const keys = {
   lease: (uid: string) => `listeners:lease:{u:${uid}}`,
   /** Hash doc_id -> item hash of the notifications last published for the user (the takeover's baseline). */
   notifState: (uid: string) => `listeners:notif_state:{u:${uid}}`,
+  /** Hash task_id -> 1: the task's terminal event was published (exactly once, even when a crashed worker's retry publishes it again). */
+  eventOnce: (uid: string) => `events:once:{u:${uid}}`,
   /**
    * Sorted set of live listener instances of one deployment (member instance id, score = heartbeat
    * expiry ms, Redis clock); `group` keeps deployments that share a Redis apart.

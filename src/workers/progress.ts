@@ -4,9 +4,12 @@
  * task had already ended, so each task publishes exactly one terminal event however many
  * processes race to end it. The event itself is one round trip: the publish script appends it to
  * the user's history and PUBLISHes it (no lease fence: the registry update above is the guard).
+ * A terminal event carries `once` = the task id: the script publishes it at most once, so the
+ * retry of a worker killed between the terminal registry update and its publish can publish it
+ * again (recoverTerminalEvent) without ever doubling it.
  */
 import type { ServiceDeps } from '../app/deps.js';
-import type { TaskUpdateOutcome } from '../registry/types.js';
+import { TERMINAL_STATUSES, type TaskUpdateOutcome } from '../registry/types.js';
 import { makeEvent } from '../shared/events.js';
 
 export type TaskEventStatus = 'queued' | 'started' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -71,7 +74,9 @@ export async function publishTaskEvent(
   data: Record<string, unknown>,
 ): Promise<void> {
   try {
-    await deps.publisher.publishUser(makeEvent('task.progress_update', userId, { task_id: taskId, status, progress, data }));
+    // A terminal event is published once per task (CONTRACT §6), also when a retry re-publishes it.
+    const once = TERMINAL_STATUSES.has(status) ? taskId : undefined;
+    await deps.publisher.publishUser(makeEvent('task.progress_update', userId, { task_id: taskId, status, progress, data }), once ? { once } : undefined);
   } catch (err) {
     deps.metrics.counter('task_event_publish_errors_total', 'task.progress_update events that could not be published').inc();
     deps.logger.error({ err: (err as Error).message, task_id: taskId, status }, 'could not publish task event');

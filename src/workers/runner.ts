@@ -13,7 +13,7 @@ import { toErrorBody } from '../shared/errors.js';
 import { cancelled, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
 import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
-import { publishTaskEvent, TaskProgress, type ProgressHook } from './progress.js';
+import { publishTaskEvent, TaskProgress, type ProgressHook, type TaskEventStatus } from './progress.js';
 import { DEFAULT_COMPANY_ID, type AnyTaskKind, type TaskDeps, type TaskRunContext } from './tasks/types.js';
 
 /** Data of a user task's job (set by the TaskService). */
@@ -207,6 +207,14 @@ async function runTracked(rt: Runtime, job: Job, kind: AnyTaskKind, jobSignal?: 
   const [doc, cancelFlag] = await Promise.all([svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid))]);
   if (doc && TERMINAL_STATUSES.has(doc.task_info.status)) {
     log.info({ status: doc.task_info.status }, 'task already ended; job skipped');
+    // The attempt that ended it may have died between the registry update and the event: publish
+    // the terminal event from the registry (a no-op when it was published: once per task).
+    await publishTaskEvent(svc, d.user_id, tid, doc.task_info.status as TaskEventStatus, doc.progress.progress_percent, {
+      step: doc.progress.current_step ?? doc.task_info.status,
+      recovered: true,
+      ...(doc.result !== undefined ? { result: doc.result } : {}),
+      ...(doc.error !== undefined ? { error: doc.error } : {}),
+    });
     throw new UnrecoverableError(`task already ${doc.task_info.status}`);
   }
   const reporter = new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: doc?.progress.progress_percent ?? 0, workerId: o.workerId });

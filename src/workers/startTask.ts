@@ -86,6 +86,8 @@ export function createTaskStarter(o: { deps: ServiceDeps; queues: QueueSet }): S
       await claimTaskId(deps, queue, kind, taskId, userId);
       await Promise.all([
         deps.redis.del(keys.taskCancel(taskId)),
+        // A new run of this id has a terminal event of its own to publish (once per run).
+        deps.redis.hdel(keys.eventOnce(userId), taskId),
         deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
       ]);
       await publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });

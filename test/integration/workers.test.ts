@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/buildApi.js';
 import { keys } from '../../src/shared/keys.js';
+import { makeEvent } from '../../src/shared/events.js';
 import { mountDashboard } from '../../src/api/dashboard.js';
 import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
@@ -215,6 +216,34 @@ describe('TASK.* through real BullMQ workers', () => {
     } finally {
       await q.resume();
     }
+  });
+});
+
+describe('a worker killed between the terminal registry update and its event', () => {
+  it('the retry publishes the missing terminal event from the registry, and never a second one', async () => {
+    const uid = uniq('u');
+    const collection = uniq('col');
+    const taskId = `embeddings_${collection}`;
+    const col = await collectChannel([userChannel(uid)]);
+    const { taskRegistry } = svc.core.deps;
+    // The state such a crash leaves: the registry says completed, no terminal event was published,
+    // and BullMQ still holds the job (it is handed to another worker as stalled).
+    await taskRegistry.registerTask({ taskId, taskType: 'vector_computation', userId: uid, companyId: 'default', priority: 'normal', maxDuration: 600 });
+    expect(await taskRegistry.updateTaskProgress({ taskId, status: 'completed', progressPercent: 100, currentStep: 'completed', result: { stored: 3 } })).toBe('updated');
+    const q = tasksRuntime(svc.core)!.queues.get('computation');
+    const data = { task_id: taskId, user_id: uid, company_id: 'default', max_duration: 600, payload: { documents: docs(1), collection_name: collection } };
+    await q.add('vector_computation', data, { jobId: `${taskId}-retry-1` });
+    const first = await col.next((m) => (m.payload as any)?.task_id === taskId && (m.payload as any).status === 'completed');
+    expect((first.payload as any).data).toMatchObject({ recovered: true, result: { stored: 3 } });
+    expect((first.payload as any).progress).toBe(100);
+    // A second recovery of the same run (another stalled copy) finds the event published: nothing more.
+    const job2 = await q.add('vector_computation', data, { jobId: `${taskId}-retry-2` });
+    await waitFor(async () => ['completed', 'failed'].includes(await job2.getState()), 10000, 'second recovery handled');
+    const marker = makeEvent('task.progress_update', uid, { task_id: 'marker', status: 'queued', progress: 0, data: {} });
+    await svc.core.deps.publisher.publishUser(marker);
+    await col.next((m) => m.event_id === marker.event_id);
+    expect(terminalOf(col.messages, taskId)).toHaveLength(1);
+    await col.close();
   });
 });
 
