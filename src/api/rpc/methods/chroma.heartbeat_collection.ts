@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { chromaRegistry, mirrorChroma } from '../chroma.js';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'CHROMA_VECTOR.heartbeat_collection',
+  result: R.chromaHeartbeat,
   description: 'Renews a collection registration for 90 s: {user_id, collection_name, heartbeat_updated} (false when it had expired or never existed).',
   // The Reflex side repeats this call with a deterministic idempotency key: a replay would renew nothing.
   skipIdempotency: true,

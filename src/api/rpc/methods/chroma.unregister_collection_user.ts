@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { chromaRegistry, mirrorChroma } from '../chroma.js';
 import { defineMethod, id } from '../types.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'CHROMA_VECTOR.unregister_collection_user',
+  result: R.chromaUnregister,
   description: 'Removes a collection registration: {user_id, collection_name, unregistered} (false when there was none). Unified mode: removed from services.chroma.collections.',
   // The Reflex side repeats this call with a deterministic idempotency key: a replay would renew nothing.
   skipIdempotency: true,

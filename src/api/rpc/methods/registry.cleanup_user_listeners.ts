@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id } from '../types.js';
 import { listenerService } from '../services.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'REGISTRY.cleanup_user_listeners',
+  result: R.cleanupUserListeners,
   description: "Removes the user's listeners (all, or only the given types) and stops their watchers.",
   args: z.object({
     user_id: id('user_id'),

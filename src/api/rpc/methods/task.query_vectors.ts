@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id, optionalId } from '../types.js';
 import { taskService } from '../services.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'TASK.query_vectors',
+  result: R.vectorHits,
   description: "Nearest documents of a company's collection (built by start_vector_computation) to a query text, by cosine similarity; company_id defaults to \"default\".",
   readOnly: true,
   args: z.object({

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { defineMethod, id, optionalId } from '../types.js';
 import { taskService } from '../services.js';
+import * as R from '../results.js';
 
 export default defineMethod({
   name: 'TASK.start_llm_conversation',
+  result: R.startLlmConversation,
   description: "Queues a chat completion on the configured OpenAI-compatible endpoint; task_id = llm_{conversation_id}; CONFLICT when that id is another user's task.",
   args: z.object({
     user_id: id('user_id'),
