@@ -14,6 +14,29 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True when something may listen on `port` now (it is closed again at once). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port for a Redis Cluster node. Its cluster bus listens on port + 10000, so that port must
+ * be free too, and the node port at most 55535 (redis-server refuses to start otherwise; the
+ * kernel's ephemeral range here reaches 60999, so a plain free port fails about one time in five).
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const p = await freePort();
+    if (p <= 55535 && (await canListen(p + 10000))) return p;
+  }
+  throw new Error('no free port pair (port, port + 10000) for a Redis Cluster node');
+}
+
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, host);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './env.js';
-import { freePort, waitForPort } from './net.js';
+import { freeClusterPort, waitForPort } from './net.js';
 
 const run = promisify(execFile);
 
@@ -56,7 +56,7 @@ export async function startCluster(o: { replicas?: boolean; primaries?: number }
   };
   try {
     for (let i = 0; i < count; i++) {
-      const port = await freePort();
+      const port = await freeClusterPort();
       const child = spawn(
         'redis-server',
         ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--maxclients', '20000'],

@@ -1,1 +1,1 @@
-export { freePort, portOpen, waitForPort } from '../../scripts/lib/net.js';
+export { freeClusterPort, freePort, portOpen, waitForPort } from '../../scripts/lib/net.js';

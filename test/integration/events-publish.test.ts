@@ -10,7 +10,7 @@ import { channelNames, keys } from '../../src/shared/keys.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { createRedis, waitReady, type RedisClient, type RedisHandle } from '../../src/shared/redis.js';
 import { collectChannel, redisSettings, testRedis, uniq, waitFor } from '../helpers/env.js';
-import { freePort, waitForPort } from '../helpers/net.js';
+import { freeClusterPort, waitForPort } from '../helpers/net.js';
 
 /**
  * The publish script (src/shared/events.ts): one round trip per event, the lease's fencing value
@@ -115,7 +115,7 @@ describe('publish script on a 3-node Redis Cluster', () => {
   });
 
   it('runs without CROSSSLOT for many users (history, lease and state share the user’s slot) and still fences', async () => {
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()];
     for (const p of ports) {
       const child = spawn('redis-server', ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--port', String(p), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], { stdio: 'ignore' });
       children.push(child);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, waitReady } from '../../src/shared/redis.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
-import { freePort, waitForPort } from '../helpers/net.js';
+import { freeClusterPort, freePort, waitForPort } from '../helpers/net.js';
 import { startTestService } from '../helpers/service.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'redis-modes-'));
@@ -30,7 +30,7 @@ afterAll(async () => {
 
 describe('Redis Cluster', () => {
   it('the registry, idempotency and event history work unchanged on a 3-node cluster', async () => {
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()];
     for (const p of ports) {
       await redisServer(['--port', String(p), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], p);
     }
