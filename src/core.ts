@@ -1,7 +1,7 @@
 import type { Config } from './config/schema.js';
 import type { DependencyCheck, ServiceDeps } from './app/deps.js';
 import { redisCheck } from './app/checks.js';
-import { createRegistryModeDecider } from './flags/registryMode.js';
+import { createRegistryModeDecider, type RegistryModeDecider } from './flags/registryMode.js';
 import type { Flags } from './flags/flags.js';
 import { FirestorePresence, LegacyRegistryStore } from './registry/legacyStore.js';
 import { RegistryRouter } from './registry/router.js';
@@ -72,21 +72,7 @@ export function createCore(o: CoreOptions): Core {
   lifecycle.add(PHASE.flags, { name: 'registry-mode', close: () => decider.close() });
   if (o.flags) lifecycle.add(PHASE.flags, { name: 'flags', close: () => o.flags!.close() });
 
-  const presenceOpts = { ttlSeconds: config.listenersTtlSeconds, instanceId: config.instanceId };
-  const unified = new UnifiedRegistryStore(redis.client, { heartbeatTtlSeconds: config.listenersTtlSeconds });
-  const legacy = new LegacyRegistryStore(firebase.firestore, presenceOpts);
-  const registry = new RegistryRouter({
-    unified,
-    legacy,
-    presence: new FirestorePresence(firebase.firestore, presenceOpts),
-    decider,
-    logger: config.registryDebug ? logger.child({ component: 'registry' }, { level: 'debug' }) : logger.child({ component: 'registry' }),
-    metrics,
-    debug: config.registryDebug,
-  });
-  const taskRegistry = new RedisTaskRegistry(redis.client, {
-    onTask: (uid, tid, terminal) => registry.noteTask(uid, tid, terminal).catch((err: Error) => logger.warn({ err: err.message, task_id: tid }, 'could not note task on user document')),
-  });
+  const { registry, taskRegistry } = createRegistries({ config, logger, firebase, redis: redis.client, decider, metrics });
 
   const checks: DependencyCheck[] = [redisCheck({ redis: redis.client })];
   const deps: ServiceDeps = {
@@ -103,6 +89,27 @@ export function createCore(o: CoreOptions): Core {
     startedAt: Date.now(),
   };
   return { deps, redis, firebase, lifecycle };
+}
+
+/** Both registries behind the router (unified on Redis, legacy on Firestore), and the task registry that notes tasks on the user document. */
+function createRegistries(o: { config: Config; logger: Logger; firebase: FirebaseHandle; redis: RedisHandle['client']; decider: RegistryModeDecider; metrics: Metrics }): { registry: RegistryRouter; taskRegistry: RedisTaskRegistry } {
+  const { config, logger, firebase, decider, metrics } = o;
+  const presenceOpts = { ttlSeconds: config.listenersTtlSeconds, instanceId: config.instanceId };
+  const unified = new UnifiedRegistryStore(o.redis, { heartbeatTtlSeconds: config.listenersTtlSeconds });
+  const legacy = new LegacyRegistryStore(firebase.firestore, presenceOpts);
+  const registry = new RegistryRouter({
+    unified,
+    legacy,
+    presence: new FirestorePresence(firebase.firestore, presenceOpts),
+    decider,
+    logger: config.registryDebug ? logger.child({ component: 'registry' }, { level: 'debug' }) : logger.child({ component: 'registry' }),
+    metrics,
+    debug: config.registryDebug,
+  });
+  const taskRegistry = new RedisTaskRegistry(o.redis, {
+    onTask: (uid, tid, terminal) => registry.noteTask(uid, tid, terminal).catch((err: Error) => logger.warn({ err: err.message, task_id: tid }, 'could not note task on user document')),
+  });
+  return { registry, taskRegistry };
 }
 
 /** A Firestore check for /readyz when the listeners run in this process. */

@@ -106,6 +106,23 @@ function registryMode(deps: ServiceDeps): string {
   return deps.config.unleash ? 'rollout' : 'unified';
 }
 
+/** /debug: every check run now (not the cached results), the registry mode, the configuration without secrets, the process. */
+async function debugView(deps: ServiceDeps): Promise<Record<string, unknown>> {
+  const results = await Promise.all(deps.checks.map((c) => runCheck(c)));
+  const mem = process.memoryUsage();
+  return {
+    ok: true,
+    data: {
+      dependencies: results,
+      registry_mode: registryMode(deps),
+      master_switch: deps.decider.masterSwitch(),
+      listeners: deps.listenerCounts?.() ?? null,
+      config: describeConfig(deps.config),
+      process: { pid: process.pid, node: process.version, uptime_s: Math.round(process.uptime()), rss_mb: Math.round(mem.rss / 1048576), heap_used_mb: Math.round(mem.heapUsed / 1048576) },
+    },
+  };
+}
+
 /** /healthz, /readyz, /version, /metrics, /debug (CONTRACT §10). */
 export function registerOpsRoutes(app: FastifyInstance, deps: ServiceDeps, monitor = new HealthMonitor(() => deps.checks)): HealthMonitor {
   const { config } = deps;
@@ -148,21 +165,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ServiceDeps, monit
 
   app.get('/debug', {
     onRequest: async (req) => assertServiceToken(req.headers.authorization, config.serviceToken),
-    handler: async () => {
-      const results = await Promise.all(deps.checks.map((c) => runCheck(c)));
-      const mem = process.memoryUsage();
-      return {
-        ok: true,
-        data: {
-          dependencies: results,
-          registry_mode: registryMode(deps),
-          master_switch: deps.decider.masterSwitch(),
-          listeners: deps.listenerCounts?.() ?? null,
-          config: describeConfig(config),
-          process: { pid: process.pid, node: process.version, uptime_s: Math.round(process.uptime()), rss_mb: Math.round(mem.rss / 1048576), heap_used_mb: Math.round(mem.heapUsed / 1048576) },
-        },
-      };
-    },
+    handler: () => debugView(deps),
   });
   return monitor;
 }

@@ -1,6 +1,9 @@
-import { PHASE } from '../core.js';
+import type { DependencyCheck } from '../app/deps.js';
+import { PHASE, type Core } from '../core.js';
 import type { RoleContext } from '../roles.js';
 import { channelNames, keys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { createRedis, type RedisHandle } from '../shared/redis.js';
 import { Coordinator } from './coordinator.js';
 import { LeaseManager } from './lease.js';
@@ -30,146 +33,40 @@ export interface ListenersHandle {
  */
 export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOptions> = {}): Promise<ListenersHandle> {
   const core = ctx.core;
-  const { config, metrics, publisher, redis } = core.deps;
+  const { config, metrics, redis } = core.deps;
   const options = listenerOptions(opts);
   const logger = core.deps.logger.child({ component: 'listeners' });
-  const firestore = core.firebase.firestore;
-  const database = core.firebase.database;
-
-  const attached = metrics.gauge('listeners_watchers_attached', 'Source watchers attached on this instance', ['kind']);
-  const reattaches = metrics.counter('listeners_reattach_total', 'Watcher re-attaches after an error', ['kind']);
-  const suppressed = metrics.counter('listeners_events_fenced_total', 'Events not published because the lease was lost', ['type']);
-  const publishErrors = metrics.counter('listeners_publish_errors_total', 'Events that failed to publish', ['type']);
-  const leaseAcquired = metrics.counter('listeners_lease_acquired_total', 'User leases acquired by this instance');
-  const leaseLost = metrics.counter('listeners_lease_lost_total', 'User leases lost (taken over or unrenewable)');
-  const usersGauge = metrics.gauge('listeners_users_attached', 'Users whose watchers run on this instance');
-  const workflowGauge = metrics.gauge('listeners_workflow_watchers', 'Workflow watchers on this instance');
-
-  const resilient = (kind: string, attach: AttachFn) =>
-    new ResilientWatch({
-      kind,
-      attach,
-      backoffBaseMs: options.backoffBaseMs,
-      backoffMaxMs: options.backoffMaxMs,
-      logger,
-      onAttached: (delta) => attached.inc({ kind }, delta),
-      onReattach: () => reattaches.inc({ kind }),
-    }).start();
-
-  const wanted = new WantedStore(redis);
-  const leases = new LeaseManager({
-    redis,
-    instanceId: config.instanceId,
-    ttlMs: options.leaseTtlMs,
-    // The takeover baseline outlives the gap between two owners (at most ~ one lease TTL) ten times over.
-    stateTtlSeconds: Math.max(60, Math.ceil((options.leaseTtlMs * 10) / 1000)),
-    // Instances watching the same Firestore are one deployment (an emulator is its own Firestore).
-    instanceGroup: options.instanceGroup || `${config.firebase.projectId ?? 'default'}${config.firebase.firestoreEmulatorHost ? `@${config.firebase.firestoreEmulatorHost}` : ''}`,
-    logger,
-    onAcquired: () => leaseAcquired.inc(),
-    onLost: (uid) => {
-      leaseLost.inc();
-      coordinator.onLeaseLost(uid);
-    },
-  });
-  const presence = new PresenceWatcher({
-    firestore,
-    defaultTtlSeconds: config.listenersTtlSeconds,
-    expiryCheckMs: options.expiryCheckMs,
-    backoffBaseMs: options.backoffBaseMs,
-    backoffMaxMs: options.backoffMaxMs,
-    logger,
-    onOnline: (uid) => coordinator.onOnline(uid),
-    onOffline: (uid) => coordinator.onOffline(uid),
-    onCompanies: (uid, c) => coordinator.onCompanies(uid, c),
-    onAttached: (delta) => attached.inc({ kind: 'presence' }, delta),
-    onReattach: () => reattaches.inc({ kind: 'presence' }),
-  });
-
-  const counts = () => {
-    let wf = 0;
-    for (const s of coordinator.sessions.values()) wf += s.workflowCount;
-    return { listeners_count: coordinator.sessions.size, workflow_listeners_count: wf };
-  };
-  const coordinator = new Coordinator({
+  // Steps: metrics → leases and presence (both report to the coordinator) → coordinator with its
+  // session factory → control subscriber → bookkeeping → start → expiry job → deps and shutdown.
+  const m = listenerMetrics(metrics);
+  const leases = createLeases(core, options, logger, m, (uid) => coordinator.onLeaseLost(uid));
+  // Leases and presence report to the coordinator, which is built from them (hence the getter).
+  const presence = createPresenceWatcher(core, options, logger, m, () => coordinator);
+  const coordinator: Coordinator = new Coordinator({
     presence,
     leases,
-    wanted,
+    wanted: new WantedStore(redis),
     logger,
     options,
-    newSession: (uid, companies) =>
-      new UserSession(uid, companies, {
-        firestore,
-        database,
-        publisher: publisher.fenced(leases.fence(uid) ?? { uid, value: '\u0000not-held', stateTtlSeconds: 1 }),
-        logger,
-        workflowEnabled: config.workflowListenerEnabled,
-        canPublish: (u) => leases.canPublish(u),
-        onFenced: (u) => leases.fenced(u),
-        previousState: (u) => leases.previousState(u),
-        resilient,
-        onSuppressed: (type) => suppressed.inc({ type }),
-        onPublishError: (type) => publishErrors.inc({ type }),
-      }),
+    newSession: sessionFactory(core, options, logger, m, leases),
     onSessionsChanged: () => {
-      const c = counts();
-      usersGauge.set(c.listeners_count);
-      workflowGauge.set(c.workflow_listeners_count);
+      const c = sessionCounts(coordinator);
+      m.usersGauge.set(c.listeners_count);
+      m.workflowGauge.set(c.workflow_listeners_count);
     },
   });
-
-  // Control channel: "user X's watcher requests changed" (plain SUBSCRIBE on one channel).
-  const sub: RedisHandle = createRedis({ settings: config.redis, name: `pinnokio:listeners-control:${config.instanceId}`, logger });
-  // Anyone with Redis access can publish here: a message that cannot be a uid is logged (size
-  // only) and counted, and nothing a message does can throw out of this handler.
-  const controlInvalid = metrics.counter('listeners_control_invalid_messages_total', 'Messages on the listeners control channel that are not a uid');
-  sub.client.on('message', (channel: string, uid: string) => {
-    if (channel !== keys.listenerControl()) return;
-    try {
-      if (typeof uid !== 'string' || uid.length === 0 || uid.length > 256) throw new Error('not a uid');
-      coordinator.onControl(uid);
-    } catch (err) {
-      controlInvalid.inc();
-      logger.warn({ channel, bytes: typeof uid === 'string' ? uid.length : 0, err: (err as Error).message }, 'listeners: ignoring an invalid control message');
-    }
-  });
-  await sub.client.subscribe(keys.listenerControl());
-
-  const service = new ListenerBookkeeping({
-    firestore,
-    redis,
-    wanted,
-    channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
-    ttlSeconds: config.listenersTtlSeconds,
-    instanceId: config.instanceId,
-    workflowEnabled: config.workflowListenerEnabled,
-    logger,
-  });
+  const counts = () => sessionCounts(coordinator);
+  const sub = await subscribeControl(core, logger, coordinator);
+  const service = createBookkeeping(core, logger);
 
   await coordinator.start();
   await presence.start();
-  const expiryTimer = options.expiryJobMs > 0 ? setInterval(() => void runExpiry(), options.expiryJobMs) : undefined;
-  expiryTimer?.unref?.();
-  async function runExpiry() {
-    try {
-      const lock = await redis.set(keys.listenerExpiryLock(), config.instanceId, 'PX', Math.max(1000, options.expiryJobMs - 1000), 'NX');
-      if (lock === 'OK') await service.expireStaleListeners();
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'stale listener expiry failed');
-    }
-  }
-  if (!database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
+  const expiryTimer = startExpiryJob(core, options, logger, service);
+  if (!core.firebase.database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
 
   core.deps.listeners = service;
   core.deps.listenerCounts = counts;
-  core.deps.checks.push({
-    name: 'listeners',
-    required: false,
-    async check() {
-      const n = await metrics.value('listeners_watchers_attached', { kind: 'presence' });
-      return n > 0 ? { ok: true, detail: `${coordinator.sessions.size} users attached` } : { ok: false, detail: 'presence watcher not attached (re-attaching)' };
-    },
-  });
+  core.deps.checks.push(listenersCheck(core, coordinator));
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -185,6 +82,157 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
   return { service, coordinator, presence, leases, counts, close };
 }
 
+function listenerMetrics(metrics: Metrics) {
+  return {
+    attached: metrics.gauge('listeners_watchers_attached', 'Source watchers attached on this instance', ['kind']),
+    reattaches: metrics.counter('listeners_reattach_total', 'Watcher re-attaches after an error', ['kind']),
+    suppressed: metrics.counter('listeners_events_fenced_total', 'Events not published because the lease was lost', ['type']),
+    publishErrors: metrics.counter('listeners_publish_errors_total', 'Events that failed to publish', ['type']),
+    leaseAcquired: metrics.counter('listeners_lease_acquired_total', 'User leases acquired by this instance'),
+    leaseLost: metrics.counter('listeners_lease_lost_total', 'User leases lost (taken over or unrenewable)'),
+    usersGauge: metrics.gauge('listeners_users_attached', 'Users whose watchers run on this instance'),
+    workflowGauge: metrics.gauge('listeners_workflow_watchers', 'Workflow watchers on this instance'),
+  };
+}
+type ListenerMetrics = ReturnType<typeof listenerMetrics>;
+
+function sessionCounts(coordinator: Coordinator): { listeners_count: number; workflow_listeners_count: number } {
+  let wf = 0;
+  for (const s of coordinator.sessions.values()) wf += s.workflowCount;
+  return { listeners_count: coordinator.sessions.size, workflow_listeners_count: wf };
+}
+
+/** Who is online (the listeners_registry documents) and with which companies, reported to the coordinator. */
+function createPresenceWatcher(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, coordinator: () => Coordinator): PresenceWatcher {
+  return new PresenceWatcher({
+    firestore: core.firebase.firestore,
+    defaultTtlSeconds: core.deps.config.listenersTtlSeconds,
+    expiryCheckMs: options.expiryCheckMs,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
+    logger,
+    onOnline: (uid) => coordinator().onOnline(uid),
+    onOffline: (uid) => coordinator().onOffline(uid),
+    onCompanies: (uid, c) => coordinator().onCompanies(uid, c),
+    onAttached: (delta) => m.attached.inc({ kind: 'presence' }, delta),
+    onReattach: () => m.reattaches.inc({ kind: 'presence' }),
+  });
+}
+
+/** The per-user Redis leases: only the holder of a user's lease runs (and publishes from) that user's watchers. */
+function createLeases(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, onLost: (uid: string) => void): LeaseManager {
+  const { config } = core.deps;
+  return new LeaseManager({
+    redis: core.deps.redis,
+    instanceId: config.instanceId,
+    ttlMs: options.leaseTtlMs,
+    // The takeover baseline outlives the gap between two owners (at most ~ one lease TTL) ten times over.
+    stateTtlSeconds: Math.max(60, Math.ceil((options.leaseTtlMs * 10) / 1000)),
+    // Instances watching the same Firestore are one deployment (an emulator is its own Firestore).
+    instanceGroup: options.instanceGroup || `${config.firebase.projectId ?? 'default'}${config.firebase.firestoreEmulatorHost ? `@${config.firebase.firestoreEmulatorHost}` : ''}`,
+    logger,
+    onAcquired: () => m.leaseAcquired.inc(),
+    onLost: (uid) => {
+      m.leaseLost.inc();
+      onLost(uid);
+    },
+  });
+}
+
+/** How a user's watchers are built: publishing fenced by the user's lease, each source behind a re-attaching watch. */
+function sessionFactory(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, leases: LeaseManager): (uid: string, companies: readonly string[]) => UserSession {
+  const { config, publisher } = core.deps;
+  const resilient = (kind: string, attach: AttachFn) =>
+    new ResilientWatch({
+      kind,
+      attach,
+      backoffBaseMs: options.backoffBaseMs,
+      backoffMaxMs: options.backoffMaxMs,
+      logger,
+      onAttached: (delta) => m.attached.inc({ kind }, delta),
+      onReattach: () => m.reattaches.inc({ kind }),
+    }).start();
+  return (uid, companies) =>
+    new UserSession(uid, companies, {
+      firestore: core.firebase.firestore,
+      database: core.firebase.database,
+      publisher: publisher.fenced(leases.fence(uid) ?? { uid, value: '\u0000not-held', stateTtlSeconds: 1 }),
+      logger,
+      workflowEnabled: config.workflowListenerEnabled,
+      canPublish: (u) => leases.canPublish(u),
+      onFenced: (u) => leases.fenced(u),
+      previousState: (u) => leases.previousState(u),
+      resilient,
+      onSuppressed: (type) => m.suppressed.inc({ type }),
+      onPublishError: (type) => m.publishErrors.inc({ type }),
+    });
+}
+
+/** Control channel: "user X's watcher requests changed" (plain SUBSCRIBE on one channel). */
+async function subscribeControl(core: Core, logger: Logger, coordinator: Coordinator): Promise<RedisHandle> {
+  const { config, metrics } = core.deps;
+  const sub: RedisHandle = createRedis({ settings: config.redis, name: `pinnokio:listeners-control:${config.instanceId}`, logger });
+  // Anyone with Redis access can publish here: a message that cannot be a uid is logged (size
+  // only) and counted, and nothing a message does can throw out of this handler.
+  const controlInvalid = metrics.counter('listeners_control_invalid_messages_total', 'Messages on the listeners control channel that are not a uid');
+  sub.client.on('message', (channel: string, uid: string) => {
+    if (channel !== keys.listenerControl()) return;
+    try {
+      if (typeof uid !== 'string' || uid.length === 0 || uid.length > 256) throw new Error('not a uid');
+      coordinator.onControl(uid);
+    } catch (err) {
+      controlInvalid.inc();
+      logger.warn({ channel, bytes: typeof uid === 'string' ? uid.length : 0, err: (err as Error).message }, 'listeners: ignoring an invalid control message');
+    }
+  });
+  await sub.client.subscribe(keys.listenerControl());
+  return sub;
+}
+
+/** The in-process stale-listener expiry (every expiryJobMs, one instance at a time through a Redis lock); undefined when off. */
+function startExpiryJob(core: Core, options: ListenerOptions, logger: Logger, service: ListenerBookkeeping): NodeJS.Timeout | undefined {
+  const { config, redis } = core.deps;
+  if (options.expiryJobMs <= 0) return undefined;
+  const runExpiry = async () => {
+    try {
+      const lock = await redis.set(keys.listenerExpiryLock(), config.instanceId, 'PX', Math.max(1000, options.expiryJobMs - 1000), 'NX');
+      if (lock === 'OK') await service.expireStaleListeners();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'stale listener expiry failed');
+    }
+  };
+  const timer = setInterval(() => void runExpiry(), options.expiryJobMs);
+  timer.unref?.();
+  return timer;
+}
+
+/** Optional /healthz check: the presence watcher is attached. */
+function listenersCheck(core: Core, coordinator: Coordinator): DependencyCheck {
+  return {
+    name: 'listeners',
+    required: false,
+    async check() {
+      const n = await core.deps.metrics.value('listeners_watchers_attached', { kind: 'presence' });
+      return n > 0 ? { ok: true, detail: `${coordinator.sessions.size} users attached` } : { ok: false, detail: 'presence watcher not attached (re-attaching)' };
+    },
+  };
+}
+
+/** The bookkeeping service (Firestore documents + Redis requests and heartbeat index). */
+function createBookkeeping(core: Core, logger: Logger): ListenerBookkeeping {
+  const { config, redis } = core.deps;
+  return new ListenerBookkeeping({
+    firestore: core.firebase.firestore,
+    redis,
+    wanted: new WantedStore(redis),
+    channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
+    ttlSeconds: config.listenersTtlSeconds,
+    instanceId: config.instanceId,
+    workflowEnabled: config.workflowListenerEnabled,
+    logger,
+  });
+}
+
 /**
  * The listener bookkeeping alone (Firestore documents + Redis requests and heartbeat index), for
  * processes that do not run the watchers: worker and beat roles, or an api with
@@ -194,15 +242,5 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
 export function attachListenerBookkeeping(ctx: RoleContext): void {
   const { core } = ctx;
   if (core.deps.listeners) return;
-  const { config, logger, redis } = core.deps;
-  core.deps.listeners = new ListenerBookkeeping({
-    firestore: core.firebase.firestore,
-    redis,
-    wanted: new WantedStore(redis),
-    channels: channelNames(config.channelPrefix, config.chatChannelPrefix),
-    ttlSeconds: config.listenersTtlSeconds,
-    instanceId: config.instanceId,
-    workflowEnabled: config.workflowListenerEnabled,
-    logger: logger.child({ component: 'listeners-bookkeeping' }),
-  });
+  core.deps.listeners = createBookkeeping(core, core.deps.logger.child({ component: 'listeners-bookkeeping' }));
 }

@@ -79,121 +79,128 @@ export function adapterMessageProblem(event: string, msg: unknown): string | und
  * still see it).
  */
 export function guardAdapterClient(client: RedisClient, o: AdapterGuardOptions): GuardedClient {
-  const wrapped = new Map<(...args: unknown[]) => unknown, (...args: unknown[]) => void>();
-  const timers = new Set<NodeJS.Timeout>();
-  let closed = false;
-  const baseMs = o.resubscribeBaseMs ?? 200;
-
-  const invalid = (event: string, channel: unknown, bytes: number, reason: string) => {
-    o.onInvalid(reason);
-    o.logger.warn({ event, channel: String(channel).slice(0, 200), bytes, reason }, 'realtime: ignoring an invalid message on a socket.io adapter channel');
-  };
-
-  const guardListener = (event: string, listener: (...args: unknown[]) => unknown) => {
-    const g = (...args: unknown[]) => {
-      // (channel, message) for message/smessage, (pattern, channel, message) for pmessage; ioredis
-      // Cluster re-emits smessageBuffer with a third, undefined argument.
-      const at = event === 'pmessageBuffer' ? 1 : 0;
-      const channel = args[at];
-      const msg = args[at + 1];
-      const bytes = Buffer.isBuffer(msg) ? msg.length : String(msg).length;
-      const problem = adapterMessageProblem(event, msg);
-      if (problem) return invalid(event, channel, bytes, problem);
-      try {
-        const r = listener(...args);
-        if (r instanceof Promise) r.catch((err: unknown) => invalid(event, channel, bytes, `adapter rejected: ${(err as Error)?.message ?? String(err)}`.slice(0, 200)));
-      } catch (err) {
-        invalid(event, channel, bytes, `adapter threw: ${(err as Error)?.message ?? String(err)}`.slice(0, 200));
-      }
-    };
-    wrapped.set(listener, g);
-    return g;
-  };
-
-  const commandFailed = (command: string, err: unknown) => {
-    o.onCommandError?.(command);
-    o.logger.warn({ command, err: (err as Error)?.message ?? String(err) }, 'realtime: socket.io adapter Redis command failed');
-  };
-
-  const target = client as unknown as Record<string | symbol, unknown>;
-  const call = (name: string, args: unknown[]) => (target[name] as (...a: unknown[]) => Promise<unknown>).apply(client, args);
-
-  const subscribe = (name: string, args: unknown[], attempt: number): Promise<unknown> => {
-    let p: Promise<unknown>;
-    try {
-      p = call(name, args);
-    } catch (err) {
-      p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-    return p.catch((err: unknown) => {
-      commandFailed(name, err);
-      if (!closed) {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          if (!closed) void subscribe(name, args, attempt + 1);
-        }, Math.min(baseMs * 2 ** Math.min(attempt, 5), 5000));
-        t.unref?.();
-        timers.add(t);
-      }
-      return undefined;
-    });
-  };
-
-  const proxy = new Proxy(target, {
-    get(t, prop) {
-      if (prop === 'on' || prop === 'addListener') {
-        return (event: string, listener: (...args: unknown[]) => unknown) => {
-          (t[prop] as (e: string, l: unknown) => unknown).call(client, event, GUARDED_EVENTS.has(event) ? guardListener(event, listener) : listener);
-          return proxy;
-        };
-      }
-      if (prop === 'off' || prop === 'removeListener') {
-        return (event: string, listener: (...args: unknown[]) => unknown) => {
-          const g = wrapped.get(listener);
-          if (g) wrapped.delete(listener);
-          (t[prop] as (e: string, l: unknown) => unknown).call(client, event, g ?? listener);
-          return proxy;
-        };
-      }
-      if (typeof prop === 'string' && PUBLISH_COMMANDS.has(prop)) {
-        return (...args: unknown[]) => {
-          try {
-            return call(prop, args).catch((err: unknown) => {
-              commandFailed(prop, err);
-              return 0;
-            });
-          } catch (err) {
-            commandFailed(prop, err);
-            return Promise.resolve(0);
-          }
-        };
-      }
-      if (typeof prop === 'string' && SUBSCRIBE_COMMANDS.has(prop)) return (...args: unknown[]) => subscribe(prop, args, 0);
-      if (typeof prop === 'string' && UNSUBSCRIBE_COMMANDS.has(prop)) {
-        return (...args: unknown[]) => {
-          try {
-            return call(prop, args).catch((err: unknown) => commandFailed(prop, err));
-          } catch (err) {
-            commandFailed(prop, err);
-            return Promise.resolve(undefined);
-          }
-        };
-      }
-      const v = Reflect.get(t, prop, t);
-      // Keep `constructor` unbound: the adapter recognises an ioredis Cluster by its name.
-      return typeof v === 'function' && prop !== 'constructor' ? (v as (...a: unknown[]) => unknown).bind(client) : v;
-    },
+  const g: GuardState = { client, target: client as unknown as Record<string | symbol, unknown>, o, wrapped: new Map(), timers: new Set(), closed: false, baseMs: o.resubscribeBaseMs ?? 200 };
+  const proxy: Record<string | symbol, unknown> = new Proxy(g.target, {
+    get: (t, prop) => guardedMember(g, proxy, t, prop),
     set(t, prop, value) {
       return Reflect.set(t, prop, value, t);
     },
   });
-
   return {
     client: proxy as unknown as RedisClient,
     close() {
-      closed = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      g.closed = true;
+      for (const t of g.timers) clearTimeout(t);
+      g.timers.clear();
     },
   };
+}
+
+/** One guarded client's state: its listeners' wrappers (so `off` finds them) and pending resubscribe timers. */
+interface GuardState {
+  client: RedisClient;
+  target: Record<string | symbol, unknown>;
+  o: AdapterGuardOptions;
+  wrapped: Map<(...args: unknown[]) => unknown, (...args: unknown[]) => void>;
+  timers: Set<NodeJS.Timeout>;
+  closed: boolean;
+  baseMs: number;
+}
+
+type Listener = (...args: unknown[]) => unknown;
+
+/** What the proxy answers for `prop`: guarded (un)listen, publish and (un)subscribe; anything else is the client's own member. */
+function guardedMember(g: GuardState, proxy: unknown, t: Record<string | symbol, unknown>, prop: string | symbol): unknown {
+  const { client } = g;
+  if (prop === 'on' || prop === 'addListener') {
+    return (event: string, listener: Listener) => {
+      (t[prop] as (e: string, l: unknown) => unknown).call(client, event, GUARDED_EVENTS.has(event) ? guardListener(g, event, listener) : listener);
+      return proxy;
+    };
+  }
+  if (prop === 'off' || prop === 'removeListener') {
+    return (event: string, listener: Listener) => {
+      const w = g.wrapped.get(listener);
+      if (w) g.wrapped.delete(listener);
+      (t[prop] as (e: string, l: unknown) => unknown).call(client, event, w ?? listener);
+      return proxy;
+    };
+  }
+  if (typeof prop === 'string' && PUBLISH_COMMANDS.has(prop)) return (...args: unknown[]) => safeCommand(g, prop, args, 0);
+  if (typeof prop === 'string' && SUBSCRIBE_COMMANDS.has(prop)) return (...args: unknown[]) => subscribeWithRetry(g, prop, args, 0);
+  if (typeof prop === 'string' && UNSUBSCRIBE_COMMANDS.has(prop)) return (...args: unknown[]) => safeCommand(g, prop, args, undefined);
+  const v = Reflect.get(t, prop, t);
+  // Keep `constructor` unbound: the adapter recognises an ioredis Cluster by its name.
+  return typeof v === 'function' && prop !== 'constructor' ? (v as (...a: unknown[]) => unknown).bind(client) : v;
+}
+
+function invalidMessage(o: AdapterGuardOptions, event: string, channel: unknown, bytes: number, reason: string): void {
+  o.onInvalid(reason);
+  o.logger.warn({ event, channel: String(channel).slice(0, 200), bytes, reason }, 'realtime: ignoring an invalid message on a socket.io adapter channel');
+}
+
+/** The adapter's listener behind a check of each message; what it throws or rejects is logged, not raised. */
+function guardListener(g: GuardState, event: string, listener: Listener): (...args: unknown[]) => void {
+  const wrapper = (...args: unknown[]) => {
+    // (channel, message) for message/smessage, (pattern, channel, message) for pmessage; ioredis
+    // Cluster re-emits smessageBuffer with a third, undefined argument.
+    const at = event === 'pmessageBuffer' ? 1 : 0;
+    const channel = args[at];
+    const msg = args[at + 1];
+    const bytes = Buffer.isBuffer(msg) ? msg.length : String(msg).length;
+    const problem = adapterMessageProblem(event, msg);
+    if (problem) return invalidMessage(g.o, event, channel, bytes, problem);
+    try {
+      const r = listener(...args);
+      if (r instanceof Promise) r.catch((err: unknown) => invalidMessage(g.o, event, channel, bytes, `adapter rejected: ${(err as Error)?.message ?? String(err)}`.slice(0, 200)));
+    } catch (err) {
+      invalidMessage(g.o, event, channel, bytes, `adapter threw: ${(err as Error)?.message ?? String(err)}`.slice(0, 200));
+    }
+  };
+  g.wrapped.set(listener, wrapper);
+  return wrapper;
+}
+
+function commandFailed(o: AdapterGuardOptions, command: string, err: unknown): void {
+  o.onCommandError?.(command);
+  o.logger.warn({ command, err: (err as Error)?.message ?? String(err) }, 'realtime: socket.io adapter Redis command failed');
+}
+
+function callClient(g: GuardState, name: string, args: unknown[]): Promise<unknown> {
+  return (g.target[name] as (...a: unknown[]) => Promise<unknown>).apply(g.client, args);
+}
+
+/** A publish or unsubscribe whose failure (thrown or rejected) is logged and answered with `fallback`. */
+function safeCommand(g: GuardState, name: string, args: unknown[], fallback: unknown): Promise<unknown> {
+  try {
+    return callClient(g, name, args).catch((err: unknown) => {
+      commandFailed(g.o, name, err);
+      return fallback;
+    });
+  } catch (err) {
+    commandFailed(g.o, name, err);
+    return Promise.resolve(fallback);
+  }
+}
+
+/** A subscribe that, when it fails, is retried with backoff (up to 5 s apart) until the guard closes. */
+function subscribeWithRetry(g: GuardState, name: string, args: unknown[], attempt: number): Promise<unknown> {
+  let p: Promise<unknown>;
+  try {
+    p = callClient(g, name, args);
+  } catch (err) {
+    p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+  return p.catch((err: unknown) => {
+    commandFailed(g.o, name, err);
+    if (!g.closed) {
+      const t = setTimeout(() => {
+        g.timers.delete(t);
+        if (!g.closed) void subscribeWithRetry(g, name, args, attempt + 1);
+      }, Math.min(g.baseMs * 2 ** Math.min(attempt, 5), 5000));
+      t.unref?.();
+      g.timers.add(t);
+    }
+    return undefined;
+  });
 }

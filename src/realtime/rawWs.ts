@@ -101,139 +101,14 @@ function textOf(data: Buffer | ArrayBuffer | Buffer[]): string {
  */
 export function attachRawWs(o: RawWsOptions): RawWsGateway {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024, perMessageDeflate: false });
-  const conns = new Set<OpenConnection>();
-  // One liveness sweep for every /ws client (not a timer and a closure per socket): a client that
-  // did not answer the previous ping is terminated.
   const answered = new WeakSet<WebSocket>();
-  const sweep = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (!answered.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      answered.delete(ws);
-      ws.ping();
-    }
-  }, o.pingIntervalMs);
-  sweep.unref();
+  // One 'pong' listener shared by every socket of this endpoint (no closure per socket).
   function markAnswered(this: WebSocket): void {
     answered.add(this);
   }
-
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === o.socketIoPath || url.pathname.startsWith(`${o.socketIoPath}/`)) return;
-    socket.on('error', ignoreError);
-    if (url.pathname !== o.path) return refuse(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
-    if (o.isClosing()) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
-    if (!originAllowed(req, o.allowedOrigins)) {
-      o.onAuthFailure('ORIGIN_NOT_ALLOWED');
-      return refuse(socket, 403, 'FORBIDDEN', 'origin not allowed');
-    }
-    const q = url.searchParams;
-    const chat = chatSpec(q);
-    if (typeof chat === 'string') return refuse(socket, 400, 'INVALID_REQUEST', chat);
-    const creds = {
-      token: q.get('token') ?? undefined,
-      service_token: bearerOf(req.headers.authorization) ?? q.get('service_token') ?? undefined,
-      uid: q.get('uid') ?? undefined,
-    };
-    const deltas = q.get('deltas') === '1' || q.get('deltas') === 'true';
-    authenticate(req, creds).then(
-      (p) => {
-        if (o.isClosing() || socket.destroyed) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
-        const lastEventId = q.get('last_event_id') ?? undefined;
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          // ws handles the socket's errors from here; our listener would keep this whole upgrade
-          // (request, URL, head) reachable for the connection's lifetime.
-          socket.off('error', ignoreError);
-          onConnection(ws, p.uid, lastEventId, deltas, chat);
-        });
-      },
-      (err: unknown) => {
-        const e = err instanceof GatewayAuthError ? err : new GatewayAuthError('UNAUTHORIZED', 'authentication failed');
-        o.onAuthFailure(e.code);
-        o.logger.info({ code: e.code, reason: e.message, address: req.socket.remoteAddress }, 'realtime: /ws refused');
-        refuse(socket, e.httpStatus, e.code, e.message);
-      },
-    );
-  };
-
-  /** Credentials first; a bare `?uid=` from a trusted network passes through the bridge. */
-  const authenticate = async (req: IncomingMessage, creds: { token?: string; service_token?: string; uid?: string }): Promise<Principal> => {
-    const bridge = o.bridge;
-    if (bridge && bridge.networks.size > 0 && creds.token === undefined && creds.service_token === undefined && creds.uid !== undefined) {
-      const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], bridge.proxies);
-      if (address !== undefined && bridge.networks.has(address)) {
-        if (!validUid(creds.uid)) throw new GatewayAuthError('INVALID_REQUEST', 'uid must be 1-128 characters of letters, digits and _ - . : @');
-        bridge.onBridged(creds.uid, address);
-        return { uid: creds.uid, kind: 'bridge' };
-      }
-    }
-    return o.auth.authenticate(creds);
-  };
-
-  const onConnection = (ws: WebSocket, uid: string, lastEventId: string | undefined, deltas: boolean, chat: WatchSpec | undefined) => {
-    answered.add(ws);
-    ws.on('pong', markAnswered);
-    const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
-    // The thread's chat watcher runs while this socket is open: one request per socket, renewed
-    // while it is open, released on close (and lapsing by itself if this node dies).
-    const holder = `ws:${randomUUID()}`;
-    const watchers = chat ? o.chatWatchers : undefined;
-    let lastHold: Promise<unknown> = Promise.resolve();
-    const hold = () => {
-      lastHold = watchers!.hold(uid, holder, chat!, watchers!.ttlMs).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher'));
-    };
-    let renew: NodeJS.Timeout | undefined;
-    if (watchers) {
-      hold();
-      renew = setInterval(hold, Math.max(1000, Math.floor(watchers.ttlMs / 3)));
-      renew.unref();
-    }
-    attached.then(
-      (c) => {
-        conns.add(c);
-        if (ws.readyState !== ws.OPEN) void c.close();
-        else if (c.initialReplay && lastEventId) ws.send(JSON.stringify({ type: 'replay.result', ...c.initialReplay, last_event_id: lastEventId }));
-      },
-      (err: Error) => {
-        o.logger.warn({ uid, err: err.message }, 'realtime: could not attach /ws connection');
-        ws.close(1011, 'could not subscribe');
-      },
-    );
-    ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
-    ws.on('close', () => {
-      if (renew) clearInterval(renew);
-      // After the last hold landed, so a hold still in flight cannot outlive the release.
-      if (watchers) void lastHold.then(() => watchers.release(uid, holder, chat!)).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
-      attached.then(
-        (c) => {
-          conns.delete(c);
-          return c.close();
-        },
-        () => undefined,
-      );
-    });
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      let msg: { type?: unknown; last_event_id?: unknown };
-      try {
-        msg = JSON.parse(textOf(data)) as typeof msg;
-      } catch {
-        return;
-      }
-      if (msg?.type !== 'replay' || typeof msg.last_event_id !== 'string') return;
-      const last = msg.last_event_id;
-      attached
-        .then((c) => c.replay(last))
-        .then(
-          (r) => ws.send(JSON.stringify({ type: 'replay.result', ...r, last_event_id: last })),
-          (err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: /ws replay failed'),
-        );
-    });
-  };
-
+  const g: RawWsState = { o, wss, conns: new Set(), answered, markAnswered };
+  const sweep = startLivenessSweep(g);
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(g, req, socket, head);
   o.server.on('upgrade', onUpgrade);
   let closing: Promise<void> | undefined;
   return {
@@ -242,11 +117,167 @@ export function attachRawWs(o: RawWsOptions): RawWsGateway {
         o.server.off('upgrade', onUpgrade);
         clearInterval(sweep);
         for (const ws of wss.clients) ws.close(1001, 'server shutting down');
-        await Promise.all([...conns].map((c) => c.close()));
+        await Promise.all([...g.conns].map((c) => c.close()));
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
       })();
       return closing;
     },
   };
+}
+
+/** The /ws endpoint's shared state: its server, its open connections, the clients that answered the last ping. */
+interface RawWsState {
+  o: RawWsOptions;
+  wss: WebSocketServer;
+  conns: Set<OpenConnection>;
+  answered: WeakSet<WebSocket>;
+  markAnswered: (this: WebSocket) => void;
+}
+
+/**
+ * One liveness sweep for every /ws client (not a timer and a closure per socket): a client that
+ * did not answer the previous ping is terminated.
+ */
+function startLivenessSweep(g: RawWsState): NodeJS.Timeout {
+  const sweep = setInterval(() => {
+    for (const ws of g.wss.clients) {
+      if (!g.answered.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      g.answered.delete(ws);
+      ws.ping();
+    }
+  }, g.o.pingIntervalMs);
+  sweep.unref();
+  return sweep;
+}
+
+/** Upgrade step: path, shutdown, origin, chat parameters and credentials checked, then the socket is accepted or refused. */
+function upgrade(g: RawWsState, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const { o } = g;
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === o.socketIoPath || url.pathname.startsWith(`${o.socketIoPath}/`)) return;
+  socket.on('error', ignoreError);
+  if (url.pathname !== o.path) return refuse(socket, 404, 'NOT_FOUND', 'no WebSocket endpoint here');
+  if (o.isClosing()) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
+  if (!originAllowed(req, o.allowedOrigins)) {
+    o.onAuthFailure('ORIGIN_NOT_ALLOWED');
+    return refuse(socket, 403, 'FORBIDDEN', 'origin not allowed');
+  }
+  const q = url.searchParams;
+  const chat = chatSpec(q);
+  if (typeof chat === 'string') return refuse(socket, 400, 'INVALID_REQUEST', chat);
+  const creds = {
+    token: q.get('token') ?? undefined,
+    service_token: bearerOf(req.headers.authorization) ?? q.get('service_token') ?? undefined,
+    uid: q.get('uid') ?? undefined,
+  };
+  const deltas = q.get('deltas') === '1' || q.get('deltas') === 'true';
+  authenticateWs(o, req, creds).then(
+    (p) => {
+      if (o.isClosing() || socket.destroyed) return refuse(socket, 503, 'UNAVAILABLE', 'shutting down');
+      const lastEventId = q.get('last_event_id') ?? undefined;
+      g.wss.handleUpgrade(req, socket, head, (ws) => {
+        // ws handles the socket's errors from here; our listener would keep this whole upgrade
+        // (request, URL, head) reachable for the connection's lifetime.
+        socket.off('error', ignoreError);
+        openConnection(g, ws, p.uid, lastEventId, deltas, chat);
+      });
+    },
+    (err: unknown) => {
+      const e = err instanceof GatewayAuthError ? err : new GatewayAuthError('UNAUTHORIZED', 'authentication failed');
+      o.onAuthFailure(e.code);
+      o.logger.info({ code: e.code, reason: e.message, address: req.socket.remoteAddress }, 'realtime: /ws refused');
+      refuse(socket, e.httpStatus, e.code, e.message);
+    },
+  );
+}
+
+/** Credentials first; a bare `?uid=` from a trusted network passes through the bridge. */
+async function authenticateWs(o: RawWsOptions, req: IncomingMessage, creds: { token?: string; service_token?: string; uid?: string }): Promise<Principal> {
+  const bridge = o.bridge;
+  if (bridge && bridge.networks.size > 0 && creds.token === undefined && creds.service_token === undefined && creds.uid !== undefined) {
+    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], bridge.proxies);
+    if (address !== undefined && bridge.networks.has(address)) {
+      if (!validUid(creds.uid)) throw new GatewayAuthError('INVALID_REQUEST', 'uid must be 1-128 characters of letters, digits and _ - . : @');
+      bridge.onBridged(creds.uid, address);
+      return { uid: creds.uid, kind: 'bridge' };
+    }
+  }
+  return o.auth.authenticate(creds);
+}
+
+/** Connection step: attached to its user's event stream, the chat watcher held while open, client frames answered. */
+function openConnection(g: RawWsState, ws: WebSocket, uid: string, lastEventId: string | undefined, deltas: boolean, chat: WatchSpec | undefined): void {
+  const { o } = g;
+  g.answered.add(ws);
+  ws.on('pong', g.markAnswered);
+  const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
+  const chatHold = chat && o.chatWatchers ? holdChatWatcher(o, o.chatWatchers, uid, chat) : undefined;
+  attached.then(
+    (c) => {
+      g.conns.add(c);
+      if (ws.readyState !== ws.OPEN) void c.close();
+      else if (c.initialReplay && lastEventId) ws.send(JSON.stringify({ type: 'replay.result', ...c.initialReplay, last_event_id: lastEventId }));
+    },
+    (err: Error) => {
+      o.logger.warn({ uid, err: err.message }, 'realtime: could not attach /ws connection');
+      ws.close(1011, 'could not subscribe');
+    },
+  );
+  ws.on('error', (err) => o.logger.debug({ uid, err: err.message }, 'realtime: /ws error'));
+  ws.on('close', () => {
+    chatHold?.release();
+    attached.then(
+      (c) => {
+        g.conns.delete(c);
+        return c.close();
+      },
+      () => undefined,
+    );
+  });
+  ws.on('message', (data, isBinary) => answerFrame(o, ws, uid, attached, data, isBinary));
+}
+
+/**
+ * The thread's chat watcher runs while this socket is open: one request per socket, renewed while it
+ * is open, released on close (and lapsing by itself if this node dies).
+ */
+function holdChatWatcher(o: RawWsOptions, watchers: NonNullable<RawWsOptions['chatWatchers']>, uid: string, chat: WatchSpec): { release(): void } {
+  const holder = `ws:${randomUUID()}`;
+  let lastHold: Promise<unknown> = Promise.resolve();
+  const hold = () => {
+    lastHold = watchers.hold(uid, holder, chat, watchers.ttlMs).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher'));
+  };
+  hold();
+  const renew = setInterval(hold, Math.max(1000, Math.floor(watchers.ttlMs / 3)));
+  renew.unref();
+  return {
+    release() {
+      clearInterval(renew);
+      // After the last hold landed, so a hold still in flight cannot outlive the release.
+      void lastHold.then(() => watchers.release(uid, holder, chat)).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not release the /ws chat watcher'));
+    },
+  };
+}
+
+/** A client frame: only `{"type":"replay","last_event_id":"…"}` is answered; anything else is ignored. */
+function answerFrame(o: RawWsOptions, ws: WebSocket, uid: string, attached: Promise<OpenConnection>, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  if (isBinary) return;
+  let msg: { type?: unknown; last_event_id?: unknown };
+  try {
+    msg = JSON.parse(textOf(data)) as typeof msg;
+  } catch {
+    return;
+  }
+  if (msg?.type !== 'replay' || typeof msg.last_event_id !== 'string') return;
+  const last = msg.last_event_id;
+  attached
+    .then((c) => c.replay(last))
+    .then(
+      (r) => ws.send(JSON.stringify({ type: 'replay.result', ...r, last_event_id: last })),
+      (err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: /ws replay failed'),
+    );
 }

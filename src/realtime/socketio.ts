@@ -93,57 +93,62 @@ export function createSocketServer(o: SocketIoOptions): GatewayServer {
       : createAdapter(o.adapter.pub, o.adapter.sub),
   );
 
-  io.use((socket, next) => {
-    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
-    const cookieService = auth.token === undefined && auth.service_token === undefined && hasAdminCookie(socket.handshake.headers.cookie, o.serviceToken);
-    const creds = cookieService ? { service_token: o.serviceToken, uid: auth.uid } : auth;
-    o.auth.authenticate(creds).then(
-      (p) => {
-        socket.data.uid = p.uid;
-        socket.data.kind = p.kind;
-        socket.data.lastEventId = typeof auth.last_event_id === 'string' && auth.last_event_id ? auth.last_event_id : undefined;
-        next();
-      },
-      (err: unknown) => {
-        const code = err instanceof GatewayAuthError ? err.code : 'UNAUTHORIZED';
-        o.onAuthFailure(code);
-        o.logger.info({ code, reason: (err as Error).message, address: socket.handshake.address }, 'realtime: socket refused');
-        const e = new Error(err instanceof GatewayAuthError ? err.message : 'authentication failed') as Error & { data?: unknown };
-        e.data = { code };
-        next(e);
-      },
-    );
-  });
-
-  io.on('connection', (socket) => {
-    const { uid, lastEventId } = socket.data;
-    void socket.join(`user:${uid}`);
-    let gone = false;
-    const attached = o.manager.attach(uid, socketTransport(socket, o.limits, o.logger), lastEventId);
-    attached.then(
-      (c) => {
-        if (gone) void c.close();
-        else if (c.initialReplay && lastEventId) socket.emit('replayed', { ...c.initialReplay, last_event_id: lastEventId });
-      },
-      (err: Error) => {
-        o.logger.warn({ uid, err: err.message }, 'realtime: could not attach socket; disconnecting');
-        socket.disconnect(true);
-      },
-    );
-    socket.on('disconnect', () => {
-      gone = true;
-      attached.then((c) => c.close(), () => undefined);
-    });
-    socket.on('replay', (last, ack) => {
-      const answer = (r: { replayed: number; complete: boolean }) => (typeof ack === 'function' ? ack(r) : undefined);
-      if (typeof last !== 'string' || !last) return answer({ replayed: 0, complete: false });
-      attached
-        .then((c) => c.replay(last))
-        .then(answer, (err: Error) => {
-          o.logger.warn({ uid, err: err.message }, 'realtime: replay failed');
-          answer({ replayed: 0, complete: false });
-        });
-    });
-  });
+  io.use((socket, next) => authenticateSocket(o, socket, next));
+  io.on('connection', (socket) => connectSocket(o, socket));
   return io;
+}
+
+/** Handshake step: who the socket is (token, service token or the admin cookie), or a refusal with the contract's code. */
+function authenticateSocket(o: SocketIoOptions, socket: GatewaySocket, next: (err?: Error) => void): void {
+  const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+  const cookieService = auth.token === undefined && auth.service_token === undefined && hasAdminCookie(socket.handshake.headers.cookie, o.serviceToken);
+  const creds = cookieService ? { service_token: o.serviceToken, uid: auth.uid } : auth;
+  o.auth.authenticate(creds).then(
+    (p) => {
+      socket.data.uid = p.uid;
+      socket.data.kind = p.kind;
+      socket.data.lastEventId = typeof auth.last_event_id === 'string' && auth.last_event_id ? auth.last_event_id : undefined;
+      next();
+    },
+    (err: unknown) => {
+      const code = err instanceof GatewayAuthError ? err.code : 'UNAUTHORIZED';
+      o.onAuthFailure(code);
+      o.logger.info({ code, reason: (err as Error).message, address: socket.handshake.address }, 'realtime: socket refused');
+      const e = new Error(err instanceof GatewayAuthError ? err.message : 'authentication failed') as Error & { data?: unknown };
+      e.data = { code };
+      next(e);
+    },
+  );
+}
+
+/** Connection step: joins the user's room, attaches the socket to its user's event stream, answers `replay`. */
+function connectSocket(o: SocketIoOptions, socket: GatewaySocket): void {
+  const { uid, lastEventId } = socket.data;
+  void socket.join(`user:${uid}`);
+  let gone = false;
+  const attached = o.manager.attach(uid, socketTransport(socket, o.limits, o.logger), lastEventId);
+  attached.then(
+    (c) => {
+      if (gone) void c.close();
+      else if (c.initialReplay && lastEventId) socket.emit('replayed', { ...c.initialReplay, last_event_id: lastEventId });
+    },
+    (err: Error) => {
+      o.logger.warn({ uid, err: err.message }, 'realtime: could not attach socket; disconnecting');
+      socket.disconnect(true);
+    },
+  );
+  socket.on('disconnect', () => {
+    gone = true;
+    attached.then((c) => c.close(), () => undefined);
+  });
+  socket.on('replay', (last, ack) => {
+    const answer = (r: { replayed: number; complete: boolean }) => (typeof ack === 'function' ? ack(r) : undefined);
+    if (typeof last !== 'string' || !last) return answer({ replayed: 0, complete: false });
+    attached
+      .then((c) => c.replay(last))
+      .then(answer, (err: Error) => {
+        o.logger.warn({ uid, err: err.message }, 'realtime: replay failed');
+        answer({ replayed: 0, complete: false });
+      });
+  });
 }

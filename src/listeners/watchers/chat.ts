@@ -1,4 +1,4 @@
-import type { Database, DataSnapshot, Query } from 'firebase-admin/database';
+import type { Database, DataSnapshot, Query, Reference } from 'firebase-admin/database';
 import { makeEvent } from '../../shared/events.js';
 import type { ChatMode } from '../ids.js';
 import type { WatchContext, Watcher } from './types.js';
@@ -12,15 +12,9 @@ import type { WatchContext, Watcher } from './types.js';
 export function watchChat(ctx: WatchContext, database: Database, spec: { space: string; thread: string; mode: ChatMode }): Watcher {
   const path = `${spec.space}/${spec.mode}/${spec.thread}/messages`;
   let lastKey: string | null | undefined; // undefined = not known yet; null = thread was empty
-  let buffer: Array<Record<string, unknown>> = [];
-  let flushQueued = false;
-  const flush = () => {
-    flushQueued = false;
-    if (buffer.length === 0) return;
-    const raw = buffer;
-    buffer = [];
+  const batch = tickBatch<Record<string, unknown>>((raw) => {
     ctx.publish(makeEvent('chat.message', ctx.uid, { space_code: spec.space, thread_key: spec.thread, raw_messages: raw }), { space: spec.space, thread: spec.thread });
-  };
+  });
   const w = ctx.resilient('chat', (cb) => {
     const ref = database.ref(path);
     let cancelled = false;
@@ -29,11 +23,7 @@ export function watchChat(ctx: WatchContext, database: Database, spec: { space: 
       if (s.key === null || s.key === lastKey) return;
       lastKey = s.key;
       const v = s.val() as unknown;
-      buffer.push({ id: s.key, ...(v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : { value: v }) });
-      if (!flushQueued) {
-        flushQueued = true;
-        setImmediate(flush);
-      }
+      batch.push({ id: s.key, ...(v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : { value: v }) });
     };
     const listen = () => {
       if (cancelled) return;
@@ -44,19 +34,11 @@ export function watchChat(ctx: WatchContext, database: Database, spec: { space: 
       listen();
       cb.onHealthy();
     } else
-      ref
-        .orderByKey()
-        .limitToLast(1)
-        .once('value')
-        .then((snap) => {
-          let newest: string | null = null;
-          snap.forEach((c) => {
-            newest = c.key;
-          });
-          if (lastKey === undefined) lastKey = newest;
-          listen();
-          cb.onHealthy();
-        }, (err: Error) => cb.onError(err));
+      newestKey(ref).then((newest) => {
+        if (lastKey === undefined) lastKey = newest;
+        listen();
+        cb.onHealthy();
+      }, (err: Error) => cb.onError(err));
     return () => {
       cancelled = true;
       query?.off('child_added', onChild);
@@ -65,7 +47,40 @@ export function watchChat(ctx: WatchContext, database: Database, spec: { space: 
   return {
     stop: () => {
       w.stop();
-      flush();
+      batch.flush();
     },
+  };
+}
+
+/** The key of the thread's newest message (null when the thread is empty): where watching starts. */
+async function newestKey(ref: Reference): Promise<string | null> {
+  const snap = await ref.orderByKey().limitToLast(1).once('value');
+  let newest: string | null = null;
+  snap.forEach((c) => {
+    newest = c.key;
+  });
+  return newest;
+}
+
+/** Collects what arrives in one tick and hands it to `send` as one batch on the next (setImmediate). */
+function tickBatch<T>(send: (batch: T[]) => void): { push(item: T): void; flush(): void } {
+  let buffer: T[] = [];
+  let queued = false;
+  const flush = () => {
+    queued = false;
+    if (buffer.length === 0) return;
+    const items = buffer;
+    buffer = [];
+    send(items);
+  };
+  return {
+    push(item) {
+      buffer.push(item);
+      if (!queued) {
+        queued = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
   };
 }

@@ -1,4 +1,4 @@
-import type { Firestore } from 'firebase-admin/firestore';
+import type { DocumentChange, Firestore } from 'firebase-admin/firestore';
 import { makeEvent } from '../../shared/events.js';
 import { byTimestampDesc, companyAllowed, notificationItem, type NotificationItem } from '../normalize.js';
 import type { WatchContext, Watcher } from './types.js';
@@ -38,24 +38,7 @@ export function watchNotifications(ctx: WatchContext, firestore: Firestore): Not
             sync();
             return;
           }
-          for (const ch of snap.docChanges()) {
-            const id = ch.doc.id;
-            const before = items.get(id);
-            if (ch.type === 'removed') {
-              items.delete(id);
-              if (allowed(before)) ctx.publish(makeEvent('notif.remove', ctx.uid, { doc_id: id }));
-              continue;
-            }
-            const item = notificationItem(id, ch.doc.data());
-            items.set(id, item);
-            if (ch.type === 'added') {
-              if (allowed(item)) ctx.publish(makeEvent('notif.add', ctx.uid, { ...item }));
-            } else if (allowed(item)) {
-              ctx.publish(makeEvent(allowed(before) ? 'notif.update' : 'notif.add', ctx.uid, { ...item }));
-            } else if (allowed(before)) {
-              ctx.publish(makeEvent('notif.remove', ctx.uid, { doc_id: id }));
-            }
-          }
+          for (const ch of snap.docChanges()) applyChange(ctx, items, ch, allowed);
           sync();
         },
         (err) => cb.onError(err),
@@ -67,4 +50,27 @@ export function watchNotifications(ctx: WatchContext, firestore: Firestore): Not
       if (ready) sync();
     },
   };
+}
+
+/**
+ * One document change: updates `items` and publishes the delta the user can see (a change that moves
+ * a notification out of the user's companies is a remove, into them an add).
+ */
+function applyChange(ctx: WatchContext, items: Map<string, NotificationItem>, ch: DocumentChange, allowed: (i: NotificationItem | undefined) => boolean): void {
+  const id = ch.doc.id;
+  const before = items.get(id);
+  if (ch.type === 'removed') {
+    items.delete(id);
+    if (allowed(before)) ctx.publish(makeEvent('notif.remove', ctx.uid, { doc_id: id }));
+    return;
+  }
+  const item = notificationItem(id, ch.doc.data());
+  items.set(id, item);
+  if (ch.type === 'added') {
+    if (allowed(item)) ctx.publish(makeEvent('notif.add', ctx.uid, { ...item }));
+  } else if (allowed(item)) {
+    ctx.publish(makeEvent(allowed(before) ? 'notif.update' : 'notif.add', ctx.uid, { ...item }));
+  } else if (allowed(before)) {
+    ctx.publish(makeEvent('notif.remove', ctx.uid, { doc_id: id }));
+  }
 }
