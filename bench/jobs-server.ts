@@ -1,8 +1,8 @@
 /**
  * Server half of bench/jobs.ts, one role per process so the load generator, the API and the workers
  * do not share an event loop. The configuration comes as JSON in BENCH_JOBS_ENV (the bench's env map).
- *   api                 createCore + buildApi + setupTasks, listening on a free loopback port
- *   worker <n>          createCore + startWorkers on the `computation` queue, concurrency n
+ *   api                 createCore (with the queues) + buildApi, listening on a free loopback port
+ *   worker <n>          createCore (with the queues) + startWorkers on the `computation` queue, concurrency n
  *   bare-worker <n> <q> a bare BullMQ Worker on queue q with a no-op processor, concurrency n
  * Prints `READY <port>` (0 for workers) on stdout; SIGINT/SIGTERM close it cleanly (a profiled
  * process writes its CPU profile on that exit).
@@ -14,7 +14,7 @@ import { createCore } from '../src/core.js';
 import { createFirebase } from '../src/shared/firebase.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createRedis } from '../src/shared/redis.js';
-import { setupTasks, startWorkers } from '../src/workers/index.js';
+import { startWorkers } from '../src/workers/index.js';
 
 const [role, nArg, queueName] = process.argv.slice(2) as [string, string | undefined, string | undefined];
 
@@ -37,10 +37,9 @@ async function main(): Promise<() => Promise<void>> {
       await conn.close();
     };
   }
-  const core = createCore({ config, logger, firebase: createFirebase(config.firebase) });
+  const core = createCore({ config, logger, firebase: createFirebase(config.firebase), tasks: true });
   if (role === 'api') {
     const app = buildApi(core.deps);
-    await setupTasks({ core, app });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const addr = app.server.address();
     process.stdout.write(`READY ${typeof addr === 'object' && addr ? addr.port : 0}\n`);

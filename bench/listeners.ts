@@ -21,7 +21,6 @@ import { Redis } from 'ioredis';
 import { FieldValue } from 'firebase-admin/firestore';
 import { loadConfig } from '../src/config/load.js';
 import { createCore } from '../src/core.js';
-import { startListeners } from '../src/listeners/index.js';
 import { createFirebase } from '../src/shared/firebase.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { freePort, spawnReady, startRedisServer, stats } from './listeners-lib.js';
@@ -77,7 +76,7 @@ async function main() {
   if (!res.ok) throw new Error(res.problems.join('; '));
   const config = res.config;
   const firebase = createFirebase(config.firebase);
-  const core = createCore({ config, logger: silentLogger(), firebase });
+  const core = createCore({ config, logger: silentLogger(), firebase, listeners: 'watchers', listenerOptions: { expiryCheckMs: 5000, detachGraceMs: 15000, leaseRetryMs: 1000 } });
   const db = firebase.firestore;
   const sub = new Redis({ host: redisHost, port: redisPort, connectionName: 'bench-sub' });
   const pub = new Redis({ host: redisHost, port: redisPort, connectionName: 'bench-pub' });
@@ -110,7 +109,7 @@ async function main() {
     return n;
   };
   const memBefore = mem();
-  const listeners = await startListeners({ core }, { expiryCheckMs: 5000, detachGraceMs: 15000, leaseRetryMs: 1000 });
+  const listeners = await core.listeners!.start();
   const users = Array.from({ length: USERS }, (_, i) => `bench_u${i}`);
   const attachStart = Date.now();
   // Users come online in steps (the emulator struggles with hundreds of new listeners at once).

@@ -42,19 +42,24 @@ async function main() {
     process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
     const firebase = createFirebase(config.firebase);
     const core = createCore({ config, logger, firebase });
-    if (mode === 'rpc-nopresence') {
-      const d = core.deps;
-      d.registry = new RegistryRouter({
-        unified: new UnifiedRegistryStore(core.redis.client, { heartbeatTtlSeconds: config.listenersTtlSeconds }),
-        legacy: new UnifiedRegistryStore(core.redis.client, { heartbeatTtlSeconds: config.listenersTtlSeconds }),
-        presence: { online: async () => {}, heartbeat: async () => {}, offline: async () => {} },
-        decider: d.decider,
-        logger,
-        metrics: d.metrics,
-        debug: false,
-      });
-    }
-    app = buildApi(core.deps);
+    // rpc-nopresence: the same deps with a registry whose presence writes are no-ops (a copy, not an assignment).
+    const d = core.deps;
+    const deps =
+      mode === 'rpc-nopresence'
+        ? {
+            ...d,
+            registry: new RegistryRouter({
+              unified: new UnifiedRegistryStore(core.redis.client, { heartbeatTtlSeconds: config.listenersTtlSeconds }),
+              legacy: new UnifiedRegistryStore(core.redis.client, { heartbeatTtlSeconds: config.listenersTtlSeconds }),
+              presence: { online: async () => {}, heartbeat: async () => {}, offline: async () => {} },
+              decider: d.decider,
+              logger,
+              metrics: d.metrics,
+              debug: false,
+            }),
+          }
+        : d;
+    app = buildApi(deps);
   } else {
     const redis = createRedis({ settings: config.redis, name: 'bench-bare', logger, autoPipelining: true });
     const store = new UnifiedRegistryStore(redis.client, { heartbeatTtlSeconds: 90 });

@@ -1,6 +1,7 @@
 import type { Config } from './config/schema.js';
-import type { DependencyCheck, ServiceDeps } from './app/deps.js';
+import type { BaseDeps, DependencyCheck, ServiceDeps } from './app/deps.js';
 import { redisCheck } from './app/checks.js';
+import { PHASE } from './app/phases.js';
 import { createRegistryModeDecider, type RegistryModeDecider } from './flags/registryMode.js';
 import type { Flags } from './flags/flags.js';
 import { FirestorePresence, LegacyRegistryStore } from './registry/legacyStore.js';
@@ -14,15 +15,20 @@ import { Lifecycle } from './shared/lifecycle.js';
 import type { Logger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
 import { createRedis, type RedisHandle } from './shared/redis.js';
+import { createListenerBookkeeping, createListeners, type Listeners, type ListenerOptions } from './listeners/index.js';
+import { createTasks, type TasksRuntime } from './workers/runtime.js';
 
-/** Shutdown phases (DESIGN habit 7). */
-export const PHASE = { intake: 10, listeners: 20, workers: 30, queues: 40, flags: 50, redis: 60, firebase: 65, logs: 70 } as const;
+export { PHASE };
 
 export interface Core {
-  deps: ServiceDeps;
-  redis: RedisHandle;
-  firebase: FirebaseHandle;
-  lifecycle: Lifecycle;
+  readonly deps: ServiceDeps;
+  readonly redis: RedisHandle;
+  readonly firebase: FirebaseHandle;
+  readonly lifecycle: Lifecycle;
+  /** The queues and the task service (workers, scheduler, dashboard and console use them); absent without `tasks: true`. */
+  readonly tasks: TasksRuntime | undefined;
+  /** The listener watchers, built but not started (the composition root calls `start()`); absent unless `listeners: 'watchers'`. */
+  readonly listeners: Listeners | undefined;
 }
 
 export interface CoreOptions {
@@ -34,11 +40,29 @@ export interface CoreOptions {
   metrics?: Metrics;
   /** Poll period of the runtime master-switch override key (ms). */
   masterSwitchPollMs?: number;
+  /** Build the queues and the task service (`core.tasks`, `deps.tasks`, the queue Redis check). */
+  tasks?: boolean;
+  /**
+   * 'watchers': the Firestore listeners (`core.listeners`, started later) with their bookkeeping,
+   * counts and check; 'bookkeeping': the bookkeeping alone (REGISTRY listener methods, listener
+   * expiry); absent: neither (`deps.listeners` undefined).
+   */
+  listeners?: 'watchers' | 'bookkeeping';
+  /** Timing knobs of the watchers (tests). */
+  listenerOptions?: Partial<ListenerOptions>;
+  /** More health checks (e.g. Firestore when the watchers run), after the queue Redis check. */
+  checks?: readonly DependencyCheck[];
 }
 
 /**
  * Connections and domain objects every role shares: the main Redis, the publisher, both
- * registries behind the router. Whoever calls this owns `lifecycle` and must close it.
+ * registries behind the router, and the optional parts this process runs (queues and task
+ * service, listeners). Whoever calls this owns `lifecycle` and must close it.
+ *
+ * Built once, in dependency order, so that no field of `ServiceDeps` is assigned afterwards:
+ * connections and registries → queues → task service (needs the registries) → listener
+ * bookkeeping / watchers (need Redis, Firestore, the publisher) → checks (need the queues and the
+ * watchers) → deps. The API is built from the finished deps by the caller.
  */
 export function createCore(o: CoreOptions): Core {
   const { config, logger, firebase } = o;
@@ -74,8 +98,7 @@ export function createCore(o: CoreOptions): Core {
 
   const { registry, taskRegistry } = createRegistries({ config, logger, firebase, redis: redis.client, decider, metrics });
 
-  const checks: DependencyCheck[] = [redisCheck({ redis: redis.client })];
-  const deps: ServiceDeps = {
+  const base: BaseDeps = {
     config,
     logger,
     metrics,
@@ -85,10 +108,30 @@ export function createCore(o: CoreOptions): Core {
     taskRegistry,
     decider,
     publisher,
-    checks,
     startedAt: Date.now(),
   };
-  return { deps, redis, firebase, lifecycle };
+  const { tasks, listeners, deps } = createParts(o, base, { firebase, lifecycle, redis: redis.client });
+  return { deps, redis, firebase, lifecycle, tasks, listeners };
+}
+
+/** The optional parts on the base (queues → task service → listener bookkeeping / watchers), then the checks, then the deps. */
+function createParts(o: CoreOptions, base: BaseDeps, c: { firebase: FirebaseHandle; lifecycle: Lifecycle; redis: RedisHandle['client'] }): { tasks: TasksRuntime | undefined; listeners: Listeners | undefined; deps: ServiceDeps } {
+  const tasks = o.tasks ? createTasks({ deps: base, lifecycle: c.lifecycle }) : undefined;
+  const listenerBase = { deps: base, firebase: c.firebase, lifecycle: c.lifecycle };
+  const listeners = o.listeners === 'watchers' ? createListeners(listenerBase, o.listenerOptions) : undefined;
+  const bookkeeping = listeners?.service ?? (o.listeners === 'bookkeeping' ? createListenerBookkeeping(listenerBase) : undefined);
+  const checks: DependencyCheck[] = [redisCheck({ redis: c.redis })];
+  if (tasks) checks.push(tasks.check);
+  checks.push(...(o.checks ?? []));
+  if (listeners) checks.push(listeners.check);
+  const deps: ServiceDeps = {
+    ...base,
+    ...(tasks ? { tasks: tasks.service } : {}),
+    ...(bookkeeping ? { listeners: bookkeeping } : {}),
+    ...(listeners ? { listenerCounts: () => listeners.counts() } : {}),
+    checks,
+  };
+  return { tasks, listeners, deps };
 }
 
 /** Both registries behind the router (unified on Redis, legacy on Firestore), and the task registry that notes tasks on the user document. */

@@ -9,18 +9,19 @@ import { buildApi } from './api/buildApi.js';
 import { mountDashboard } from './api/dashboard.js';
 import { loadConfig, describeConfig } from './config/load.js';
 import { createGsmSecrets, type SecretSource } from './config/secrets.js';
-import { createCore, firestoreCheck, PHASE, type Core } from './core.js';
+import type { Config } from './config/schema.js';
+import { createCore, firestoreCheck, PHASE, type Core, type CoreOptions } from './core.js';
 import { createUnleashFlags } from './flags/unleash.js';
 import { startStatusReporter } from './console/status.js';
-import { attachListenerBookkeeping, startListeners, type ListenersHandle } from './listeners/index.js';
+import type { ListenersHandle } from './listeners/index.js';
 import { attachGateway } from './realtime/index.js';
 import type { RoleContext } from './roles.js';
 import { startScheduler } from './scheduler/index.js';
-import { createFirebase } from './shared/firebase.js';
+import { createFirebase, type FirebaseHandle } from './shared/firebase.js';
 import { createLogger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
 import { waitReady } from './shared/redis.js';
-import { setupTasks, startWorkers } from './workers/index.js';
+import { startWorkers } from './workers/index.js';
 
 function packageVersion(): string {
   try {
@@ -47,6 +48,20 @@ export interface StartOptions {
   logDestination?: DestinationStream;
 }
 
+/**
+ * What this role builds into the core. Every dependency is built once, before anything uses it
+ * (createCore, src/core.ts): connections and registries → queues → task service → listener
+ * bookkeeping (and the watchers, not yet started) → checks → deps; the API is then built from the
+ * finished deps. Nothing fills `deps` later, so a reader of ServiceDeps sees the same object for the
+ * life of the process. Every role has the queues and the task service (TASK.* enqueues from any
+ * role). Without watchers here (worker/beat, or LISTENERS_ENABLED=false) the bookkeeping alone
+ * still serves the REGISTRY listener methods and the scheduled listener expiry.
+ */
+function roleParts(config: Config, firebase: FirebaseHandle): Pick<CoreOptions, 'tasks' | 'listeners' | 'checks'> {
+  const watchers = (config.role === 'api' || config.role === 'all') && config.listenersEnabled;
+  return { tasks: true, listeners: watchers ? 'watchers' : 'bookkeeping', checks: watchers ? [firestoreCheck(firebase)] : [] };
+}
+
 /** Starts the service from an environment map (also used by the dev script). */
 export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Promise<Started> {
   let secrets: SecretSource | undefined;
@@ -64,7 +79,8 @@ export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Pr
 
   const firebase = createFirebase(config.firebase);
   const flags = config.unleash ? createUnleashFlags(config.unleash, logger) : undefined;
-  const core = createCore({ config, logger, firebase, flags, metrics: new Metrics({ defaultMetrics: true, labels: { role: config.role } }) });
+  const serveHttp = config.role === 'api' || config.role === 'all';
+  const core = createCore({ config, logger, firebase, flags, metrics: new Metrics({ defaultMetrics: true, labels: { role: config.role } }), ...roleParts(config, firebase) });
   try {
     await waitReady(core.redis.client, 10000);
   } catch (err) {
@@ -72,25 +88,15 @@ export async function start(env: NodeJS.ProcessEnv, opts: StartOptions = {}): Pr
   }
   // Order matters:
   // 1. the HTTP app exists before anything registers routes on it (it does not listen yet);
-  // 2. the queues and the task service (setupTasks) before the dashboard that shows those queues,
-  //    the console that reads them, and the workers and scheduler that use them;
-  // 3. the listeners before the gateway (sockets drive presence and watchers);
+  // 2. the queue dashboard on the queues built above;
+  // 3. the listeners start before the gateway (sockets drive presence and watchers);
   // 4. every route (dashboard, gateway, console) before app.listen: Fastify refuses routes afterwards.
-  const serveHttp = config.role === 'api' || config.role === 'all';
   const app = serveHttp ? buildApi(core.deps) : undefined;
   const ctx: RoleContext = app ? { core, app } : { core };
 
-  const { queues } = await setupTasks(ctx);
   // /admin/queues must be registered before the app listens.
-  if (app) await mountDashboard(app, queues.all(), config.serviceToken);
-  let listeners: ListenersHandle | undefined;
-  if (serveHttp && config.listenersEnabled) {
-    core.deps.checks.push(firestoreCheck(firebase));
-    listeners = await startListeners(ctx);
-  }
-  // Without watchers here (worker/beat, or LISTENERS_ENABLED=false) the bookkeeping still serves the
-  // REGISTRY listener methods and the scheduled listener expiry.
-  attachListenerBookkeeping(ctx);
+  if (app && core.tasks) await mountDashboard(app, core.tasks.queues.all(), config.serviceToken);
+  const listeners: ListenersHandle | undefined = core.listeners ? await core.listeners.start() : undefined;
   const gateway = serveHttp ? await attachGateway(ctx) : undefined;
   if (config.role === 'worker' || config.role === 'all') await startWorkers(ctx);
   if (config.role === 'beat' || config.role === 'all') await startScheduler(ctx);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { ServiceDeps } from '../app/deps.js';
+import type { DependencyCheck, ServiceDeps } from '../app/deps.js';
 import { installErrorHandling } from './errorHandler.js';
 import { registerOpenApi } from './openapi.js';
-import { registerOpsRoutes } from './ops.js';
+import { HealthMonitor, registerOpsRoutes } from './ops.js';
 import { catalogueMap, CATALOGUE } from './rpc/index.js';
 import { registerRpcRoutes } from './rpc/route.js';
 import type { RpcMethod } from './rpc/types.js';
@@ -12,6 +12,8 @@ import type { RpcMethod } from './rpc/types.js';
 export interface BuildApiOptions {
   /** The RPC catalogue; tests may add methods (for example one that throws) to exercise paths. */
   methods?: readonly RpcMethod[];
+  /** Checks /healthz and /readyz run after `deps.checks`, read on every run (tests add one while the service runs). */
+  extraHealthChecks?: readonly DependencyCheck[];
 }
 
 /**
@@ -40,7 +42,7 @@ export function buildApi(deps: ServiceDeps, opts: BuildApiOptions = {}): Fastify
     if (reply.statusCode === 413) await drainRequest(req.raw, DRAIN_MAX_BYTES, DRAIN_MAX_MS);
     return payload;
   });
-  registerOpsRoutes(app, deps);
+  registerOpsRoutes(app, deps, new HealthMonitor(opts.extraHealthChecks ? () => [...deps.checks, ...opts.extraHealthChecks!] : () => deps.checks));
   const methods = catalogueMap(opts.methods ?? CATALOGUE);
   registerRpcRoutes(app, deps, methods);
   void app.register(async (scope) => registerOpenApi(scope, [...methods.values()], { version: deps.config.serviceVersion, apiVersion: deps.config.rpc.apiVersion }));

@@ -35,8 +35,8 @@ export interface HealthMonitorOptions {
 /**
  * Runs the dependency checks in the background and keeps their last results, so /healthz and
  * /readyz answer at once whatever is down (a check waiting for a dead dependency only delays the
- * next result, never a probe). One run at a time; `deps.checks` is re-read on every run, so checks
- * registered after start (workers, listeners) join the next one.
+ * next result, never a probe). One run at a time; the check list is re-read on every run, so a
+ * check added to it after start joins the next one.
  */
 export class HealthMonitor {
   private results: CheckResult[] | undefined;

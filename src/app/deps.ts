@@ -59,22 +59,30 @@ export interface DependencyCheck {
   check(): Promise<{ ok: boolean; detail?: string; latency_ms?: number }>;
 }
 
-/** Everything RPC methods and ops routes may use; built once by the composition root. */
+/**
+ * Everything a request handler or task may use, built once by `createCore` (src/core.ts) and never
+ * assigned afterwards: the optional parts are absent when this process does not run them.
+ */
 export interface ServiceDeps {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  redis: RedisClient;
-  firestore: Firestore | undefined;
-  registry: RegistryRouter;
-  taskRegistry: TaskRegistry;
-  decider: RegistryModeDecider;
-  publisher: EventPublisher;
-  tasks?: TaskService;
-  listeners?: ListenerService;
-  /** Extra health checks (queue Redis, listeners…) added by the roles that run. */
-  checks: DependencyCheck[];
-  /** Counts for /healthz: filled by the listeners when they run in this process. */
-  listenerCounts?: () => { listeners_count: number; workflow_listeners_count: number };
-  startedAt: number;
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly redis: RedisClient;
+  readonly firestore: Firestore | undefined;
+  readonly registry: RegistryRouter;
+  readonly taskRegistry: TaskRegistry;
+  readonly decider: RegistryModeDecider;
+  readonly publisher: EventPublisher;
+  /** TASK.* (absent when this process was built without the queues). */
+  readonly tasks?: TaskService;
+  /** REGISTRY.*listener* and LISTENERS.* (absent when built without the listener bookkeeping). */
+  readonly listeners?: ListenerService;
+  /** Health checks (main Redis, queue Redis, Firestore, listeners…) of the parts this process runs. */
+  readonly checks: readonly DependencyCheck[];
+  /** Counts for /healthz when the listener watchers run in this process. */
+  readonly listenerCounts?: () => { listeners_count: number; workflow_listeners_count: number };
+  readonly startedAt: number;
 }
+
+/** The connections and registries every part is built from (ServiceDeps without the optional services and the checks). */
+export type BaseDeps = Omit<ServiceDeps, 'tasks' | 'listeners' | 'checks' | 'listenerCounts'>;

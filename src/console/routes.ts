@@ -18,7 +18,6 @@ import { adminSetCookie, tokenMatches } from '../shared/tokens.js';
 import { adminDenial, checkAdmin } from './auth.js';
 import { invalidArgs, toErrorBody, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';
-import { tasksRuntime } from '../workers/index.js';
 import { readStatusRecords, type StatusRecord } from './status.js';
 
 const UID = /^[A-Za-z0-9_.@+=-]{1,128}$/;
@@ -166,7 +165,7 @@ export async function userView(core: Core, uid: string, records?: StatusRecord[]
 }
 
 async function schedulerState(core: Core): Promise<unknown> {
-  const rt = tasksRuntime(core);
+  const rt = core.tasks;
   if (!rt) return null;
   const queue = rt.queues.get('maintenance');
   const [schedulers, finished] = await Promise.all([queue.getJobSchedulers(0, -1), queue.getJobs(['completed', 'failed'], 0, 99)]);

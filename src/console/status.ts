@@ -15,7 +15,6 @@ import type { ListenersHandle } from '../listeners/index.js';
 import { keys } from '../shared/keys.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { RedisClient } from '../shared/redis.js';
-import { tasksRuntime } from '../workers/index.js';
 
 /** Longest list of uids a record carries (users connected, leases held); the counts stay exact. */
 export const MAX_LISTED_USERS = 200;
@@ -148,7 +147,7 @@ export async function buildStatusRecord(core: Core, src: StatusSources): Promise
   const owned = src.listeners?.leases.ownedUsers() ?? [];
   const sessions = src.listeners?.coordinator.sessions;
   let queues: StatusRecord['queues'] = null;
-  const rt = tasksRuntime(core);
+  const rt = core.tasks;
   if (rt) {
     queues = Object.create(null) as NonNullable<StatusRecord['queues']>;
     await Promise.all(

@@ -1,6 +1,7 @@
-import type { DependencyCheck } from '../app/deps.js';
-import { PHASE, type Core } from '../core.js';
-import type { RoleContext } from '../roles.js';
+import type { BaseDeps, DependencyCheck } from '../app/deps.js';
+import { PHASE } from '../app/phases.js';
+import type { FirebaseHandle } from '../shared/firebase.js';
+import type { Lifecycle } from '../shared/lifecycle.js';
 import { channelNames, keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -26,19 +27,34 @@ export interface ListenersHandle {
   close(): Promise<void>;
 }
 
+/** The listeners built but not started: `createCore` puts `service`, `counts` and `check` into the deps. */
+export interface Listeners extends ListenersHandle {
+  /** The optional /healthz check: the presence watcher is attached. */
+  readonly check: DependencyCheck;
+  /** Subscribes the control channel, starts the coordinator and the presence watcher, the expiry job, and registers the close at PHASE.listeners. Once. */
+  start(): Promise<ListenersHandle>;
+}
+
+/** What the listeners are built from (the parts of the core that exist before the deps). */
+export interface ListenerBase {
+  readonly deps: Pick<BaseDeps, 'config' | 'logger' | 'metrics' | 'redis' | 'publisher'>;
+  readonly firebase: FirebaseHandle;
+  readonly lifecycle: Lifecycle;
+}
+
 /**
  * The Firestore listeners of CONTRACT §7 (api/all roles): presence watcher, per-user watchers on
  * the instance holding the user's Redis lease, on-demand chat/workflow watchers, and the listener
- * bookkeeping service. Fills `deps.listeners` / `deps.listenerCounts`, closes at PHASE.listeners.
+ * bookkeeping service. Built by `createCore` (so `deps.listeners` / `deps.listenerCounts` and the
+ * check exist from the start); the composition root calls `start()`; closes at PHASE.listeners.
  */
-export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOptions> = {}): Promise<ListenersHandle> {
-  const core = ctx.core;
-  const { config, metrics, redis } = core.deps;
+export function createListeners(core: ListenerBase, opts: Partial<ListenerOptions> = {}): Listeners {
+  const { config, redis } = core.deps;
   const options = listenerOptions(opts);
   const logger = core.deps.logger.child({ component: 'listeners' });
   // Steps: metrics → leases and presence (both report to the coordinator) → coordinator with its
-  // session factory → control subscriber → bookkeeping → start → expiry job → deps and shutdown.
-  const m = listenerMetrics(metrics);
+  // session factory → bookkeeping; start(): control subscriber → start → expiry job → shutdown.
+  const m = listenerMetrics(core.deps.metrics);
   const leases = createLeases(core, options, logger, m, (uid) => coordinator.onLeaseLost(uid));
   // Leases and presence report to the coordinator, which is built from them (hence the getter).
   const presence = createPresenceWatcher(core, options, logger, m, () => coordinator);
@@ -56,30 +72,30 @@ export async function startListeners(ctx: RoleContext, opts: Partial<ListenerOpt
     },
   });
   const counts = () => sessionCounts(coordinator);
-  const sub = await subscribeControl(core, logger, coordinator);
   const service = createBookkeeping(core, logger);
+  const handle: ListenersHandle = { service, coordinator, presence, leases, counts, close: () => Promise.resolve() };
 
-  await coordinator.start();
-  await presence.start();
-  const expiryTimer = startExpiryJob(core, options, logger, service);
-  if (!core.firebase.database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
-
-  core.deps.listeners = service;
-  core.deps.listenerCounts = counts;
-  core.deps.checks.push(listenersCheck(core, coordinator));
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      if (expiryTimer) clearInterval(expiryTimer);
-      presence.stop();
-      await coordinator.close();
-      await sub.close();
-      if (core.deps.listenerCounts === counts) core.deps.listenerCounts = undefined;
+  let starting: Promise<ListenersHandle> | undefined;
+  const start = () =>
+    (starting ??= (async () => {
+      const sub = await subscribeControl(core, logger, coordinator);
+      await coordinator.start();
+      await presence.start();
+      const expiryTimer = startExpiryJob(core, options, logger, service);
+      if (!core.firebase.database) logger.warn('no Realtime Database configured: direct-message and chat watchers are off');
+      let closing: Promise<void> | undefined;
+      handle.close = () =>
+        (closing ??= (async () => {
+          if (expiryTimer) clearInterval(expiryTimer);
+          presence.stop();
+          await coordinator.close();
+          await sub.close();
+        })());
+      core.lifecycle.add(PHASE.listeners, { name: 'listeners', close: () => handle.close() });
+      logger.info({ instance_id: config.instanceId, options }, 'listeners started');
+      return handle;
     })());
-  core.lifecycle.add(PHASE.listeners, { name: 'listeners', close });
-  logger.info({ instance_id: config.instanceId, options }, 'listeners started');
-  return { service, coordinator, presence, leases, counts, close };
+  return Object.assign(handle, { check: listenersCheck(core, coordinator), start });
 }
 
 function listenerMetrics(metrics: Metrics) {
@@ -103,7 +119,7 @@ function sessionCounts(coordinator: Coordinator): { listeners_count: number; wor
 }
 
 /** Who is online (the listeners_registry documents) and with which companies, reported to the coordinator. */
-function createPresenceWatcher(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, coordinator: () => Coordinator): PresenceWatcher {
+function createPresenceWatcher(core: ListenerBase, options: ListenerOptions, logger: Logger, m: ListenerMetrics, coordinator: () => Coordinator): PresenceWatcher {
   return new PresenceWatcher({
     firestore: core.firebase.firestore,
     defaultTtlSeconds: core.deps.config.listenersTtlSeconds,
@@ -120,7 +136,7 @@ function createPresenceWatcher(core: Core, options: ListenerOptions, logger: Log
 }
 
 /** The per-user Redis leases: only the holder of a user's lease runs (and publishes from) that user's watchers. */
-function createLeases(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, onLost: (uid: string) => void): LeaseManager {
+function createLeases(core: ListenerBase, options: ListenerOptions, logger: Logger, m: ListenerMetrics, onLost: (uid: string) => void): LeaseManager {
   const { config } = core.deps;
   return new LeaseManager({
     redis: core.deps.redis,
@@ -140,7 +156,7 @@ function createLeases(core: Core, options: ListenerOptions, logger: Logger, m: L
 }
 
 /** How a user's watchers are built: publishing fenced by the user's lease, each source behind a re-attaching watch. */
-function sessionFactory(core: Core, options: ListenerOptions, logger: Logger, m: ListenerMetrics, leases: LeaseManager): (uid: string, companies: readonly string[]) => UserSession {
+function sessionFactory(core: ListenerBase, options: ListenerOptions, logger: Logger, m: ListenerMetrics, leases: LeaseManager): (uid: string, companies: readonly string[]) => UserSession {
   const { config, publisher } = core.deps;
   const resilient = (kind: string, attach: AttachFn) =>
     new ResilientWatch({
@@ -169,7 +185,7 @@ function sessionFactory(core: Core, options: ListenerOptions, logger: Logger, m:
 }
 
 /** Control channel: "user X's watcher requests changed" (plain SUBSCRIBE on one channel). */
-async function subscribeControl(core: Core, logger: Logger, coordinator: Coordinator): Promise<RedisHandle> {
+async function subscribeControl(core: ListenerBase, logger: Logger, coordinator: Coordinator): Promise<RedisHandle> {
   const { config, metrics } = core.deps;
   const sub: RedisHandle = createRedis({ settings: config.redis, name: `pinnokio:listeners-control:${config.instanceId}`, logger });
   // Anyone with Redis access can publish here: a message that cannot be a uid is logged (size
@@ -190,7 +206,7 @@ async function subscribeControl(core: Core, logger: Logger, coordinator: Coordin
 }
 
 /** The in-process stale-listener expiry (every expiryJobMs, one instance at a time through a Redis lock); undefined when off. */
-function startExpiryJob(core: Core, options: ListenerOptions, logger: Logger, service: ListenerBookkeeping): NodeJS.Timeout | undefined {
+function startExpiryJob(core: ListenerBase, options: ListenerOptions, logger: Logger, service: ListenerBookkeeping): NodeJS.Timeout | undefined {
   const { config, redis } = core.deps;
   if (options.expiryJobMs <= 0) return undefined;
   const runExpiry = async () => {
@@ -207,7 +223,7 @@ function startExpiryJob(core: Core, options: ListenerOptions, logger: Logger, se
 }
 
 /** Optional /healthz check: the presence watcher is attached. */
-function listenersCheck(core: Core, coordinator: Coordinator): DependencyCheck {
+function listenersCheck(core: ListenerBase, coordinator: Coordinator): DependencyCheck {
   return {
     name: 'listeners',
     required: false,
@@ -219,7 +235,7 @@ function listenersCheck(core: Core, coordinator: Coordinator): DependencyCheck {
 }
 
 /** The bookkeeping service (Firestore documents + Redis requests and heartbeat index). */
-function createBookkeeping(core: Core, logger: Logger): ListenerBookkeeping {
+function createBookkeeping(core: ListenerBase, logger: Logger): ListenerBookkeeping {
   const { config, redis } = core.deps;
   return new ListenerBookkeeping({
     firestore: core.firebase.firestore,
@@ -239,8 +255,6 @@ function createBookkeeping(core: Core, logger: Logger): ListenerBookkeeping {
  * LISTENERS_ENABLED=false. The scheduler's `listener_expiry` job then does real work in a split
  * deployment, and REGISTRY.*listener* calls still reach the lease owners through Redis.
  */
-export function attachListenerBookkeeping(ctx: RoleContext): void {
-  const { core } = ctx;
-  if (core.deps.listeners) return;
-  core.deps.listeners = createBookkeeping(core, core.deps.logger.child({ component: 'listeners-bookkeeping' }));
+export function createListenerBookkeeping(core: ListenerBase): ListenerBookkeeping {
+  return createBookkeeping(core, core.deps.logger.child({ component: 'listeners-bookkeeping' }));
 }

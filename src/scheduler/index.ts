@@ -5,10 +5,9 @@
  * The declaration is refreshed periodically so a flushed or edited queue heals by itself.
  */
 import type { Queue } from 'bullmq';
-import { PHASE } from '../core.js';
+import { PHASE } from '../app/phases.js';
 import type { RoleContext } from '../roles.js';
 import type { Logger } from '../shared/logger.js';
-import { setupTasks } from '../workers/index.js';
 import { taskKinds } from '../workers/tasks/index.js';
 import { SCHEDULES, type Schedule } from './schedules.js';
 
@@ -44,7 +43,8 @@ export async function declareSchedules(queue: Queue, schedules: readonly Schedul
 }
 
 export async function startScheduler(ctx: RoleContext, opts: SchedulerOptions = {}): Promise<SchedulerHandle> {
-  const { queues } = await setupTasks(ctx);
+  if (!ctx.core.tasks) throw new Error('startScheduler: the core was built without the queues (createCore tasks: true)');
+  const { queues } = ctx.core.tasks;
   const logger = ctx.core.deps.logger.child({ component: 'scheduler' });
   const schedules = opts.schedules ?? SCHEDULES;
   const queue = queues.get('maintenance');

@@ -1,8 +1,8 @@
 /**
- * Background tasks for every role (CONTRACT §9):
- * - `setupTasks(ctx)` (all roles): the queues on the queue Redis, `deps.tasks` (TASK.*), a queue
- *   Redis health check and the eviction-policy warning (the composition root mounts the queue
- *   dashboard, src/api/dashboard.ts, on these queues);
+ * Background tasks (CONTRACT §9). The queues, `deps.tasks` (TASK.*), the queue Redis health check
+ * and the eviction-policy warning are built once by `createCore` (src/workers/runtime.ts, reached
+ * through `core.tasks`; the composition root mounts the queue dashboard, src/api/dashboard.ts, on
+ * those queues). Here:
  * - `startWorkers(ctx)` (worker/all): one BullMQ Worker per queue in WORKER_QUEUES running the
  *   shared processor (runner.ts); SIGTERM drains them in lifecycle PHASE.workers (active jobs
  *   finish; a job still running when the grace ends keeps its lock until it expires, then another
@@ -10,47 +10,12 @@
  */
 import { Worker } from 'bullmq';
 import type { QueueName } from '../config/schema.js';
-import { PHASE, type Core } from '../core.js';
+import { PHASE } from '../app/phases.js';
 import type { RoleContext } from '../roles.js';
 import { createRedis } from '../shared/redis.js';
 import type { ProgressHook } from './progress.js';
-import { checkEvictionPolicy, createQueueSet, type QueueSet } from './queues.js';
 import { createRunner } from './runner.js';
-import { createTaskService } from './taskService.js';
 import { taskKinds } from './tasks/index.js';
-
-export interface TasksRuntime {
-  queues: QueueSet;
-}
-
-const runtimes = new WeakMap<Core, TasksRuntime>();
-
-/** The queues of a core after setupTasks (scheduler and tests use them). */
-export function tasksRuntime(core: Core): TasksRuntime | undefined {
-  return runtimes.get(core);
-}
-
-export function setupTasks(ctx: RoleContext): Promise<TasksRuntime> {
-  const existing = runtimes.get(ctx.core);
-  if (existing) return Promise.resolve(existing);
-  const { deps, lifecycle } = ctx.core;
-  const logger = deps.logger.child({ component: 'tasks' });
-  const queues = createQueueSet({ config: deps.config, logger });
-  const runtime: TasksRuntime = { queues };
-  runtimes.set(ctx.core, runtime);
-  lifecycle.add(PHASE.queues, { name: 'queues', close: () => queues.close() });
-  deps.tasks = createTaskService({ deps, queues });
-  deps.checks.push({
-    // Optional: a queue Redis outage makes TASK.* fail but the rest of the API keeps serving.
-    name: 'queue_redis',
-    required: false,
-    async check() {
-      return { ok: (await queues.connection.client.ping()) === 'PONG' };
-    },
-  });
-  void checkEvictionPolicy(queues.connection.client, logger);
-  return Promise.resolve(runtime);
-}
 
 export interface StartWorkersOptions {
   /** Queues to consume (default config.workerQueues). */
@@ -74,9 +39,12 @@ export interface WorkersHandle {
   close(): Promise<void>;
 }
 
+export type { TasksRuntime } from './runtime.js';
+
 export async function startWorkers(ctx: RoleContext, opts: StartWorkersOptions = {}): Promise<WorkersHandle> {
-  const { queues } = await setupTasks(ctx);
-  const { deps, lifecycle } = ctx.core;
+  const { deps, lifecycle, tasks } = ctx.core;
+  if (!tasks) throw new Error('startWorkers: the core was built without the queues (createCore tasks: true)');
+  const { queues } = tasks;
   const { config } = deps;
   const logger = deps.logger.child({ component: 'workers' });
   // Workers need maxRetriesPerRequest null (blocking commands); BullMQ duplicates it for blocking reads.

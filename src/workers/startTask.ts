@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { ServiceDeps } from '../app/deps.js';
+import type { BaseDeps } from '../app/deps.js';
 import { TERMINAL_STATUSES } from '../registry/types.js';
 import { conflict, toErrorBody, unavailable } from '../shared/errors.js';
 import { keys } from '../shared/keys.js';
@@ -29,7 +29,7 @@ const idArg = (kind: AnyTaskKind) => (kind === documentAnalysis ? 'job_id' : kin
 export type StartTask = (kind: AnyTaskKind, taskId: string, userId: string, companyId: string, payload: Record<string, unknown>) => Promise<string>;
 
 /** Runs `work` holding the start lock of `taskId`; CONFLICT when another request holds it. */
-async function withStartLock<T>(deps: ServiceDeps, taskId: string, work: () => Promise<T>): Promise<T> {
+async function withStartLock<T>(deps: BaseDeps, taskId: string, work: () => Promise<T>): Promise<T> {
   const lockKey = keys.taskStartLock(taskId);
   const token = randomUUID();
   if ((await deps.redis.set(lockKey, token, 'PX', START_LOCK_MS, 'NX')) === null) throw conflict(`task ${taskId} is being started by another request`);
@@ -42,7 +42,7 @@ async function withStartLock<T>(deps: ServiceDeps, taskId: string, work: () => P
 }
 
 /** CONFLICT unless the id is free for `userId`; removes a finished run's job so the id can run again. */
-async function claimTaskId(deps: ServiceDeps, queue: Queue, kind: AnyTaskKind, taskId: string, userId: string): Promise<void> {
+async function claimTaskId(deps: BaseDeps, queue: Queue, kind: AnyTaskKind, taskId: string, userId: string): Promise<void> {
   const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
   if (doc && doc.task_info.user_id !== userId) throw conflict(`task id ${taskId} is taken by another user's task; choose another ${idArg(kind)}`);
   // A live task has its job. A non-terminal document without any job (we hold the start lock, so
@@ -57,7 +57,7 @@ async function claimTaskId(deps: ServiceDeps, queue: Queue, kind: AnyTaskKind, t
 }
 
 /** Adds the job; when the queue is down the task ends `failed` and the caller gets UNAVAILABLE. */
-async function enqueue(deps: ServiceDeps, queue: Queue, kind: AnyTaskKind, data: TrackedJobData): Promise<string> {
+async function enqueue(deps: BaseDeps, queue: Queue, kind: AnyTaskKind, data: TrackedJobData): Promise<string> {
   const { task_id: taskId, user_id: userId } = data;
   try {
     const job = await queue.add(kind.name, data, {
@@ -77,7 +77,7 @@ async function enqueue(deps: ServiceDeps, queue: Queue, kind: AnyTaskKind, data:
 }
 
 /** Starts tasks on `queues`: lock → claim the id → register + `queued` event → enqueue. Returns the queue job id. */
-export function createTaskStarter(o: { deps: ServiceDeps; queues: QueueSet }): StartTask {
+export function createTaskStarter(o: { deps: BaseDeps; queues: QueueSet }): StartTask {
   const { deps, queues } = o;
   const enqueued = deps.metrics.counter('tasks_enqueued_total', 'Tasks queued by kind', ['kind']);
   return (kind, taskId, userId, companyId, payload) =>

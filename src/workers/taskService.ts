@@ -13,7 +13,7 @@
  * src/workers/startTask.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServiceDeps, TaskCallers, TaskService } from '../app/deps.js';
+import type { BaseDeps, TaskCallers, TaskService } from '../app/deps.js';
 import { TERMINAL_STATUSES, type TaskDocument } from '../registry/types.js';
 import { notFound, toErrorBody } from '../shared/errors.js';
 import { cancelled } from './errors.js';
@@ -32,7 +32,7 @@ export { DEFAULT_COMPANY_ID };
 const ownedBy = (owner: string, callers: TaskCallers | undefined): boolean => (callers ?? []).every((c) => c === null || c === undefined || c === owner);
 
 export interface TaskServiceOptions {
-  deps: ServiceDeps;
+  deps: BaseDeps;
   queues: QueueSet;
 }
 
@@ -86,7 +86,7 @@ function startMethods(start: StartTask): Pick<TaskService, 'startDocumentAnalysi
 }
 
 /** TASK.cancel_task on a task the caller owns: the cancel flag, the queued job removed, the `cancelled` event. */
-async function cancelOwnedTask(deps: ServiceDeps, queues: QueueSet, taskId: string, doc: TaskDocument): Promise<Record<string, unknown>> {
+async function cancelOwnedTask(deps: BaseDeps, queues: QueueSet, taskId: string, doc: TaskDocument): Promise<Record<string, unknown>> {
   const was = doc.task_info.status;
   if (TERMINAL_STATUSES.has(was)) return { success: false, task_id: taskId, status: was, message: `task already ${was}` };
   // The flag first: a worker that takes the job from now on stops at its first check.

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { getDatabase } from 'firebase-admin/database';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { startListeners, type ListenersHandle } from '../../src/listeners/index.js';
+import type { ListenersHandle } from '../../src/listeners/index.js';
 import { clientAddress, CidrSet } from '../../src/shared/cidr.js';
 import { createPublisher, makeEvent } from '../../src/shared/events.js';
 import { channelNames, keys } from '../../src/shared/keys.js';
@@ -42,8 +42,8 @@ beforeAll(async () => {
   rtdb = await startRtdb();
   redis = await testRedis('compat');
   const presence = { graceMs: 300, heartbeatMs: 200, connectionTtlMs: 5000 };
-  node = await startGatewayNode({ env: { FIREBASE_DATABASE_EMULATOR_HOST: rtdb.host, WS_TRUSTED_NETWORKS: '127.0.0.1/32,::1/128' }, gateway: { presence } });
-  listeners = await startListeners({ core: node.core, app: node.app }, FAST);
+  node = await startGatewayNode({ env: { FIREBASE_DATABASE_EMULATOR_HOST: rtdb.host, WS_TRUSTED_NETWORKS: '127.0.0.1/32,::1/128' }, gateway: { presence }, listeners: FAST });
+  listeners = await node.core.listeners!.start();
   proxied = await startGatewayNode({ env: { FIREBASE_DATABASE_EMULATOR_HOST: rtdb.host, WS_TRUSTED_NETWORKS: '10.0.0.0/8', TRUSTED_PROXIES: '127.0.0.1/32' }, gateway: { presence } });
 });
 

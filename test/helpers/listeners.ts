@@ -1,6 +1,6 @@
 import FirebaseServer from 'firebase-server';
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
-import { startListeners, type ListenersHandle } from '../../src/listeners/index.js';
+import type { ListenersHandle } from '../../src/listeners/index.js';
 import type { ListenerOptions } from '../../src/listeners/options.js';
 import { uniq } from './env.js';
 import { freePort, waitForPort } from './net.js';
@@ -49,8 +49,11 @@ export interface ListenerNode {
 
 /** A test service (core + app) with the listeners started on it, as main.ts would for role api. */
 export async function startListenerNode(o: { env?: Record<string, string>; options?: Partial<ListenerOptions>; rtdbHost?: string } = {}): Promise<ListenerNode> {
-  const svc = await startTestService({ env: { ...(o.rtdbHost ? { FIREBASE_DATABASE_EMULATOR_HOST: o.rtdbHost } : {}), ...o.env } });
-  const listeners = await startListeners({ core: svc.core, app: svc.app }, { ...FAST, ...o.options });
+  const svc = await startTestService({
+    env: { ...(o.rtdbHost ? { FIREBASE_DATABASE_EMULATOR_HOST: o.rtdbHost } : {}), ...o.env },
+    core: { listeners: 'watchers', listenerOptions: { ...FAST, ...o.options } },
+  });
+  const listeners = await svc.core.listeners!.start();
   return { svc, listeners, close: () => svc.close() };
 }
 

@@ -9,7 +9,8 @@ import { attachGateway, type Gateway, type GatewayOptions } from '../../src/real
 import type { EventEnvelope } from '../../src/shared/events.js';
 import { createFirebase } from '../../src/shared/firebase.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { setupTasks, startWorkers } from '../../src/workers/index.js';
+import type { ListenerOptions } from '../../src/listeners/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import { TEST_TOKEN, testConfig, uniq, waitFor } from './env.js';
 
 export interface GatewayNode {
@@ -23,20 +24,24 @@ export interface GatewayNode {
 }
 
 /**
- * One gateway node as main.ts builds it (setupTasks + the queue dashboard when `tasks`/`workers`, attachGateway before
- * listen, startWorkers when `workers`), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
+ * One gateway node as main.ts builds it (the queues + the queue dashboard when `tasks`/`workers`, the listener watchers
+ * built but not started when `listeners` (the test starts them), attachGateway before listen, startWorkers when `workers`), listening on 127.0.0.1:<free port>. All nodes of a test share the test Redis and the
  * Firestore emulator whose host is in FIRESTORE_EMULATOR_HOST.
  */
-export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions; tasks?: boolean; workers?: boolean } = {}): Promise<GatewayNode> {
+export async function startGatewayNode(o: { env?: Env; gateway?: GatewayOptions; tasks?: boolean; workers?: boolean; listeners?: Partial<ListenerOptions> } = {}): Promise<GatewayNode> {
   const config = await testConfig({ INSTANCE_ID: uniq('gw'), ...o.env });
   const firebase = createFirebase(config.firebase);
-  const core = createCore({ config, logger: silentLogger(), firebase, masterSwitchPollMs: 50 });
+  const core = createCore({
+    config,
+    logger: silentLogger(),
+    firebase,
+    masterSwitchPollMs: 50,
+    tasks: Boolean(o.tasks || o.workers),
+    ...(o.listeners ? { listeners: 'watchers' as const, listenerOptions: o.listeners } : {}),
+  });
   const app = buildApi(core.deps);
   const ctx = { core, app };
-  if (o.tasks || o.workers) {
-    const { queues } = await setupTasks(ctx);
-    await mountDashboard(app, queues.all(), config.serviceToken);
-  }
+  if (core.tasks) await mountDashboard(app, core.tasks.queues.all(), config.serviceToken);
   const gateway = await attachGateway(ctx, o.gateway);
   if (!gateway) throw new Error('gateway not attached');
   if (o.workers) await startWorkers(ctx);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Env } from '../../src/config/load.js';
 import { buildApi, type BuildApiOptions } from '../../src/api/buildApi.js';
-import { createCore, type Core } from '../../src/core.js';
+import { createCore, type Core, type CoreOptions } from '../../src/core.js';
 import type { Flags } from '../../src/flags/flags.js';
 import { createFirebase } from '../../src/shared/firebase.js';
 import { silentLogger, type Logger } from '../../src/shared/logger.js';
@@ -20,11 +20,20 @@ export interface TestService {
  * A real service core (real Redis, real firebase-admin on the emulator whose host is in
  * FIRESTORE_EMULATOR_HOST) with the HTTP app, not listening: requests go through app.inject().
  */
-export async function startTestService(o: { env?: Env; flags?: Flags; logger?: Logger; api?: BuildApiOptions } = {}): Promise<TestService> {
+export async function startTestService(
+  o: {
+    env?: Env;
+    flags?: Flags;
+    logger?: Logger;
+    api?: BuildApiOptions;
+    /** The optional parts built into the core (queues, listeners, extra checks), as main.ts chooses them by role. */
+    core?: Pick<CoreOptions, 'tasks' | 'listeners' | 'listenerOptions' | 'checks'>;
+  } = {},
+): Promise<TestService> {
   const config = await testConfig({ INSTANCE_ID: uniq('inst'), ...o.env });
   const logger = o.logger ?? silentLogger();
   const firebase = createFirebase(config.firebase);
-  const core = createCore({ config, logger, firebase, flags: o.flags, masterSwitchPollMs: 50 });
+  const core = createCore({ config, logger, firebase, flags: o.flags, masterSwitchPollMs: 50, ...o.core });
   await waitReady(core.redis.client, 3000).catch(() => undefined); // a test may point at a dead Redis on purpose
   const app = buildApi(core.deps, o.api);
   await app.ready();

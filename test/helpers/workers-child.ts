@@ -23,7 +23,7 @@ if (!res.ok) {
 }
 const config = res.config;
 const logger = createLogger({ level: config.logLevel, destination: process.stderr });
-const core = createCore({ config, logger, firebase: createFirebase(config.firebase) });
+const core = createCore({ config, logger, firebase: createFirebase(config.firebase), tasks: true });
 const redis = core.deps.redis;
 
 await startWorkers(

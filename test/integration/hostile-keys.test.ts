@@ -11,8 +11,6 @@ import { createRedis, waitReady } from '../../src/shared/redis.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { keys } from '../../src/shared/keys.js';
 import { field } from '../../src/registry/hashDoc.js';
-import { setupTasks } from '../../src/workers/index.js';
-import { attachListenerBookkeeping } from '../../src/listeners/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { collectChannel, redisEnv, redisSettings, TEST_TOKEN, uniq } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
@@ -23,10 +21,9 @@ const protoKeysBefore = Reflect.ownKeys(Object.prototype).map(String).sort();
 const fnProtoKeysBefore = Reflect.ownKeys(Function.prototype).map(String).sort();
 const arrProtoKeysBefore = Reflect.ownKeys(Array.prototype).map(String).sort();
 
-useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') } }, async (s) => {
+// The queues only (nothing runs the jobs), and the listener bookkeeping so REGISTRY.*listener* and LISTENERS.* reach their service.
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') }, core: { tasks: true, listeners: 'bookkeeping' } }, async (s) => {
   svc = s.svc;
-  await setupTasks({ core: svc.core, app: svc.app }); // queues only: nothing runs the jobs
-  attachListenerBookkeeping({ core: svc.core, app: svc.app }); // REGISTRY.*listener* and LISTENERS.* reach their service
 });
 
 const post = (payload: string) =>

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
-import { setupTasks, startWorkers } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, uniq, waitFor } from '../helpers/env.js';
 import type { TestService } from '../helpers/service.js';
@@ -28,9 +28,8 @@ const gate = (taskId: string): Gate => {
   return g;
 };
 
-useStack({ env: { QUEUE_PREFIX: uniq('q') } }, async (s) => {
+useStack({ env: { QUEUE_PREFIX: uniq('q') }, core: { tasks: true } }, async (s) => {
   svc = s.svc;
-  await setupTasks({ core: svc.core, app: svc.app });
   // settleGraceMs bounds how long an aborted attempt waits for a processor held at a gate.
   await startWorkers({ core: svc.core }, { cancelPollMs: 50, settleGraceMs: 200, onProgress, concurrency: 4 });
 });

@@ -1,18 +1,15 @@
 import { QueueEvents } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { attachListenerBookkeeping } from '../../src/listeners/index.js';
 import { keys } from '../../src/shared/keys.js';
-import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import { uniq } from '../helpers/env.js';
 import type { TestService } from '../helpers/service.js';
 import { useStack } from '../helpers/stack.js';
 
 let svc: TestService;
 // A worker-only process as in a split deployment: no watchers, only the bookkeeping.
-useStack({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' } }, async (s) => {
+useStack({ env: { QUEUE_PREFIX: uniq('q'), CONTAINER_TYPE: 'worker', LISTENERS_TTL_SECONDS: '60' }, core: { tasks: true, listeners: 'bookkeeping' } }, async (s) => {
   svc = s.svc;
-  attachListenerBookkeeping({ core: svc.core });
-  await setupTasks({ core: svc.core });
   await startWorkers({ core: svc.core });
 });
 
@@ -27,7 +24,7 @@ describe('listener_expiry on a worker without watchers', () => {
     await svc.core.firebase.firestore.doc(`listeners_active/${uid}/listeners/${staleId}`).update({ last_heartbeat: new Date(old).toISOString() });
     await svc.core.redis.client.zadd(keys.listenerHeartbeats(), old, JSON.stringify([uid, staleId]));
 
-    const queue = tasksRuntime(svc.core)!.queues.get('maintenance');
+    const queue = svc.core.tasks!.queues.get('maintenance');
     const events = new QueueEvents('maintenance', { connection: { host: svc.core.deps.config.queueRedis.host, port: svc.core.deps.config.queueRedis.port, maxRetriesPerRequest: null }, prefix: svc.core.deps.config.queuePrefix });
     try {
       await events.waitUntilReady();

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
+import type { DependencyCheck } from '../../src/app/deps.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 /**
@@ -10,11 +11,13 @@ import { startTestService, type TestService } from '../helpers/service.js';
  */
 let fs: FirestoreEmulator;
 let svc: TestService;
+/** Checks a test adds while the service runs (deps.checks is fixed at construction). */
+const extraChecks: DependencyCheck[] = [];
 let base: string;
 
 beforeAll(async () => {
   fs = await startFirestore();
-  svc = await startTestService({ env: { RPC_BODY_LIMIT: String(256 * 1024) } });
+  svc = await startTestService({ env: { RPC_BODY_LIMIT: String(256 * 1024) }, api: { extraHealthChecks: extraChecks } });
   await svc.app.listen({ port: 0, host: '127.0.0.1' });
   const addr = svc.app.server.address();
   base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -68,7 +71,7 @@ describe('ops endpoints under failure', () => {
   it('/healthz and /readyz answer from the last background results: a hung check is never waited for by a probe', async () => {
     let calls = 0;
     const hung = new Promise<never>(() => undefined);
-    svc.core.deps.checks.push({ name: 'hung', required: true, check: () => ((calls += 1), hung) });
+    extraChecks.push({ name: 'hung', required: true, check: () => ((calls += 1), hung) });
     const latencies: number[] = [];
     const bodies: Array<Record<string, any>> = [];
     for (let i = 0; i < 20; i++) {
@@ -84,7 +87,7 @@ describe('ops endpoints under failure', () => {
     expect((await fetch(`${base}/readyz`)).status).toBe(503);
     // Once the hung run timed out its result says so; the probes never waited for it.
     await waitFor(async () => ((await (await fetch(`${base}/healthz`)).json()) as { checked_ms_ago: number | null }).checked_ms_ago !== null, 10000, 'a finished run');
-    svc.core.deps.checks.pop();
+    extraChecks.pop();
     await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, 10000, 'ready again without the hung check');
     latencies.sort((a, b) => a - b);
     console.info(`[ops-health] /healthz with a hung dependency: p50 ${latencies[10]!.toFixed(1)} ms, max ${latencies[19]!.toFixed(1)} ms over 20 probes`);

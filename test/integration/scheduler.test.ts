@@ -3,7 +3,7 @@ import { UnifiedRegistryStore } from '../../src/registry/unifiedStore.js';
 import { startScheduler } from '../../src/scheduler/index.js';
 import { SCHEDULES } from '../../src/scheduler/schedules.js';
 import { keys } from '../../src/shared/keys.js';
-import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import { startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
@@ -15,9 +15,8 @@ const prefix = uniq('q');
 beforeAll(async () => {
   fs = await startFirestore();
   // Two "beat + worker" processes on the same queue Redis and prefix.
-  beatA = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' } });
-  beatB = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' } });
-  for (const s of [beatA, beatB]) await setupTasks({ core: s.core });
+  beatA = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' }, core: { tasks: true } });
+  beatB = await startTestService({ env: { QUEUE_PREFIX: prefix, LISTENERS_TTL_SECONDS: '30' }, core: { tasks: true } });
 });
 afterAll(async () => {
   await beatA?.close();
@@ -27,7 +26,7 @@ afterAll(async () => {
 
 describe('scheduler (beat)', () => {
   it('declares the listed schedulers, removes undeclared ones, and two beats run each tick once', async () => {
-    const maintenance = tasksRuntime(beatA.core)!.queues.get('maintenance');
+    const maintenance = beatA.core.tasks!.queues.get('maintenance');
     await maintenance.upsertJobScheduler('obsolete_job', { every: 3_600_000 }, { name: 'dependency_health', data: { payload: {} } });
 
     // Seed the unified registry: one user whose last activity is long past the TTL, one fresh user.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
-import { setupTasks, startWorkers, tasksRuntime, type WorkersHandle } from '../../src/workers/index.js';
+import { startWorkers, type WorkersHandle } from '../../src/workers/index.js';
 import { collectChannel, startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { childEnv, docs, expectNonDecreasing, spawnWorkerChild, taskEvents, terminalOf, type WorkerChild } from '../helpers/workers.js';
@@ -12,8 +12,7 @@ const children: WorkerChild[] = [];
 
 beforeAll(async () => {
   fs = await startFirestore();
-  svc = await startTestService({ env: { QUEUE_PREFIX: prefix } });
-  await setupTasks({ core: svc.core, app: svc.app }); // enqueue side only
+  svc = await startTestService({ env: { QUEUE_PREFIX: prefix }, core: { tasks: true } }); // enqueue side only
 });
 afterAll(async () => {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
@@ -38,7 +37,7 @@ describe('worker crash and drain (child processes)', () => {
 
     child.proc.kill('SIGKILL');
     expect((await child.exited).signal).toBe('SIGKILL');
-    const job = await tasksRuntime(svc.core)!.queues.get('computation').getJob(taskId);
+    const job = await svc.core.tasks!.queues.get('computation').getJob(taskId);
     expect(await job!.getState()).toBe('active'); // still locked by the dead worker
 
     let rescuer: WorkersHandle | undefined;

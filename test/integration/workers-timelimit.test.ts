@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import type { TrackedJobData } from '../../src/workers/runner.js';
 import { collectChannel, startFirestore, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
@@ -23,8 +23,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => slowLlm.listen(0, '127.0.0.1', () => r()));
   const addr = slowLlm.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: `http://127.0.0.1:${port}/v1`, LLM_TIMEOUT_MS: '60000' } });
-  await setupTasks({ core: svc.core });
+  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: `http://127.0.0.1:${port}/v1`, LLM_TIMEOUT_MS: '60000' }, core: { tasks: true } });
   await startWorkers({ core: svc.core }, { cancelPollMs: 50 });
 });
 afterAll(async () => {
@@ -48,7 +47,7 @@ describe('per-task time limit', () => {
       max_duration: 1,
       payload: { conversation_id: taskId, company_id: 'c1', prompt: 'hello', model: null, temperature: 0.2 },
     };
-    await tasksRuntime(svc.core)!.queues.get('llm').add('llm_conversation', data, { jobId: taskId, attempts: 4, backoff: { type: 'exponential', delay: 50 } });
+    await svc.core.tasks!.queues.get('llm').add('llm_conversation', data, { jobId: taskId, attempts: 4, backoff: { type: 'exponential', delay: 50 } });
     await col.next((m) => (m.payload as any)?.task_id === taskId && (m.payload as any).status === 'failed', 20000);
     const terminal = terminalOf(col.messages, taskId);
     expect(terminal).toHaveLength(1);
@@ -56,7 +55,7 @@ describe('per-task time limit', () => {
     expect(taskEvents(col.messages, taskId).some((e) => e.data.step === 'retry_scheduled')).toBe(false);
     const status = await svc.rpc('TASK.get_task_status', { args: [taskId] });
     expect(status.body.data).toMatchObject({ status: 'failed', error: { code: 'TIMEOUT' } });
-    await waitFor(async () => (await tasksRuntime(svc.core)!.queues.get('llm').getJob(taskId))?.attemptsMade === 1, 5000, 'one attempt recorded');
+    await waitFor(async () => (await svc.core.tasks!.queues.get('llm').getJob(taskId))?.attemptsMade === 1, 5000, 'one attempt recorded');
     expect(llmCalls).toBe(1);
     await col.close();
   });

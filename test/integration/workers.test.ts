@@ -4,7 +4,7 @@ import { buildApi } from '../../src/api/buildApi.js';
 import { keys } from '../../src/shared/keys.js';
 import { makeEvent } from '../../src/shared/events.js';
 import { mountDashboard } from '../../src/api/dashboard.js';
-import { setupTasks, startWorkers, tasksRuntime } from '../../src/workers/index.js';
+import { startWorkers } from '../../src/workers/index.js';
 import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
@@ -26,10 +26,9 @@ const onProgress: ProgressHook = async (e) => {
 beforeAll(async () => {
   fs = await startFirestore();
   llm = await startFakeLlm();
-  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: llm.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model' } });
-  bare = await startTestService({ env: { QUEUE_PREFIX: uniq('q') } });
+  svc = await startTestService({ env: { QUEUE_PREFIX: uniq('q'), LLM_BASE_URL: llm.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model' }, core: { tasks: true } });
+  bare = await startTestService({ env: { QUEUE_PREFIX: uniq('q') }, core: { tasks: true } });
   for (const s of [svc, bare]) {
-    await setupTasks({ core: s.core, app: s.app });
     await startWorkers({ core: s.core }, { cancelPollMs: 50, onProgress, concurrency: 2 });
   }
 });
@@ -98,7 +97,7 @@ describe('TASK.* through real BullMQ workers', () => {
     expect(ev.at(-1)!.data.error.message).toMatch(/document_data\.content is empty/);
     const st = await svc.rpc('TASK.get_task_status', { args: [taskId] });
     expect(st.body.data).toMatchObject({ status: 'failed', error: { code: 'INVALID_INPUT' } });
-    const job = await tasksRuntime(svc.core)!.queues.get('computation').getJob(taskId);
+    const job = await svc.core.tasks!.queues.get('computation').getJob(taskId);
     expect(job?.attemptsMade).toBe(1);
     await col.close();
   });
@@ -188,9 +187,9 @@ describe('TASK.* through real BullMQ workers', () => {
     gates.delete(taskId);
     g.release.resolve();
 
-    const job = await tasksRuntime(svc.core)!.queues.get('computation').getJob(taskId);
+    const job = await svc.core.tasks!.queues.get('computation').getJob(taskId);
     await waitFor(async () => (await job!.getState()) === 'failed', 10000, 'job ended');
-    const finished = await tasksRuntime(svc.core)!.queues.get('computation').getJob(taskId);
+    const finished = await svc.core.tasks!.queues.get('computation').getJob(taskId);
     expect(finished!.failedReason).toMatch(/CANCELLED/);
     expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBeLessThan(500);
     const ev = taskEvents(col.messages, taskId);
@@ -206,7 +205,7 @@ describe('TASK.* through real BullMQ workers', () => {
     const uid = uniq('u');
     const collection = uniq('col');
     // The llm queue is consumed; pause the computation queue locally so the job stays queued.
-    const q = tasksRuntime(svc.core)!.queues.get('computation');
+    const q = svc.core.tasks!.queues.get('computation');
     await q.pause();
     try {
       const r = await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(2), collection] });
@@ -230,7 +229,7 @@ describe('a worker killed between the terminal registry update and its event', (
     // and BullMQ still holds the job (it is handed to another worker as stalled).
     await taskRegistry.registerTask({ taskId, taskType: 'vector_computation', userId: uid, companyId: 'default', priority: 'normal', maxDuration: 600 });
     expect(await taskRegistry.updateTaskProgress({ taskId, status: 'completed', progressPercent: 100, currentStep: 'completed', result: { stored: 3 } })).toBe('updated');
-    const q = tasksRuntime(svc.core)!.queues.get('computation');
+    const q = svc.core.tasks!.queues.get('computation');
     const data = { task_id: taskId, user_id: uid, company_id: 'default', max_duration: 600, payload: { documents: docs(1), collection_name: collection } };
     await q.add('vector_computation', data, { jobId: `${taskId}-retry-1` });
     const first = await col.next((m) => (m.payload as any)?.task_id === taskId && (m.payload as any).status === 'completed');
@@ -250,7 +249,7 @@ describe('a worker killed between the terminal registry update and its event', (
 describe('queue dashboard', () => {
   it('is behind the service token (bearer, or ?token= once then an HttpOnly cookie)', async () => {
     const app = buildApi(svc.core.deps);
-    await mountDashboard(app, tasksRuntime(svc.core)!.queues.all(), TEST_TOKEN);
+    await mountDashboard(app, svc.core.tasks!.queues.all(), TEST_TOKEN);
     await app.ready();
     try {
       expect((await app.inject({ url: '/admin/queues' })).statusCode).toBe(401);
