@@ -7,7 +7,7 @@ import { useStack } from '../helpers/stack.js';
 
 /** /docs (Swagger UI) and its OpenAPI document, generated from the RPC catalogue's zod schemas. */
 let svc: TestService;
-useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true' } }, (s) => {
+useStack({ env: { UNIFIED_REGISTRY_ENABLED: 'true', QUEUE_PREFIX: uniq('q') }, core: { tasks: true, listeners: 'bookkeeping' } }, (s) => {
   svc = s.svc;
 });
 
@@ -56,6 +56,7 @@ describe('OpenAPI document and /docs', () => {
     const byName = new Map(CATALOGUE.map((m) => [m.name, m]));
     const uid = uniq('u');
     const tid = uniq('t');
+    const col = uniq('col');
     const calls: Array<[string, Record<string, unknown>]> = [
       ['REGISTRY.register_user', { user_id: uid, session_id: uniq('s') }],
       ['REGISTRY.heartbeat', { user_id: uid }],
@@ -67,6 +68,24 @@ describe('OpenAPI document and /docs', () => {
       ['UNIFIED_REGISTRY.update_task_progress', { task_id: tid, status: 'processing', progress_percent: 10 }],
       ['UNIFIED_REGISTRY.get_task_registry', { task_id: tid }],
       ['UNIFIED_REGISTRY.get_task_registry', { task_id: uniq('missing') }],
+      // TASK.* (queued only: no worker runs in this file), REGISTRY listener bookkeeping, CHROMA_VECTOR.
+      ['TASK.start_vector_computation', { user_id: uid, documents: [{ id: 'd1', text: 'invoice 42' }], collection_name: col }],
+      ['TASK.start_document_analysis', { user_id: uid, document_data: { content: 'Invoice 42 Total 120.00 EUR' }, job_id: uniq('j') }],
+      ['TASK.get_task_status', { task_id: `embeddings_${col}` }],
+      ['TASK.list_user_tasks', { user_id: uid }],
+      ['TASK.query_vectors', { collection_name: col, query: 'invoice' }],
+      ['TASK.cancel_task', { task_id: `embeddings_${col}` }],
+      ['REGISTRY.register_listener', { user_id: uid, listener_type: 'notif' }],
+      ['REGISTRY.register_listener', { user_id: uid, listener_type: 'notif' }],
+      ['REGISTRY.register_listener', { user_id: uid, listener_type: 'chat' }],
+      ['REGISTRY.check_listener_status', { user_id: uid, listener_type: 'notif' }],
+      ['REGISTRY.update_listener_heartbeat', { user_id: uid, listener_type: 'notif' }],
+      ['REGISTRY.list_user_listeners', { user_id: uid }],
+      ['REGISTRY.unregister_listener', { user_id: uid, listener_type: 'notif' }],
+      ['REGISTRY.cleanup_user_listeners', { user_id: uid }],
+      ['CHROMA_VECTOR.register_collection_user', { user_id: uid, collection_name: col, session_id: uniq('s') }],
+      ['CHROMA_VECTOR.heartbeat_collection', { user_id: uid, collection_name: col }],
+      ['CHROMA_VECTOR.unregister_collection_user', { user_id: uid, collection_name: col }],
     ];
     for (const [name, kwargs] of calls) {
       const res = await svc.rpc(name, { kwargs });
