@@ -29,6 +29,30 @@ export function deferred<T = void>() {
   return { promise, resolve };
 }
 
+export type Gate = { reached: ReturnType<typeof deferred<void>>; release: ReturnType<typeof deferred<void>> };
+
+/**
+ * Holds a task at its next progress report: `gate(taskId)` arms one; the task's `onProgress` (pass
+ * it to startWorkers) resolves `reached` and waits for `release`. `gates` is the armed set.
+ */
+export function progressGates(): { gates: Map<string, Gate>; gate: (taskId: string) => Gate; onProgress: (e: { taskId: string }) => Promise<void> } {
+  const gates = new Map<string, Gate>();
+  return {
+    gates,
+    gate: (taskId) => {
+      const g: Gate = { reached: deferred<void>(), release: deferred<void>() };
+      gates.set(taskId, g);
+      return g;
+    },
+    onProgress: async (e) => {
+      const g = gates.get(e.taskId);
+      if (!g) return;
+      g.reached.resolve();
+      await g.release.promise;
+    },
+  };
+}
+
 /** Documents with enough words for the embedding to mean something. */
 export function docs(n: number, prefix = 'doc'): Array<{ id: string; text: string }> {
   const topics = ['invoice payment overdue reminder', 'cat sleeping on a warm windowsill', 'quarterly revenue growth report', 'mountain hiking trail in spring'];

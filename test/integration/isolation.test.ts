@@ -7,26 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { keys } from '../../src/shared/keys.js';
 import { startWorkers } from '../../src/workers/index.js';
-import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, uniq, waitFor } from '../helpers/env.js';
 import type { TestService } from '../helpers/service.js';
 import { useStack } from '../helpers/stack.js';
-import { deferred, docs, taskEvents, terminalOf } from '../helpers/workers.js';
+import { docs, progressGates, taskEvents, terminalOf } from '../helpers/workers.js';
 
 let svc: TestService;
-type Gate = { reached: ReturnType<typeof deferred<void>>; release: ReturnType<typeof deferred<void>> };
-const gates = new Map<string, Gate>();
-const onProgress: ProgressHook = async (e) => {
-  const g = gates.get(e.taskId);
-  if (!g) return;
-  g.reached.resolve();
-  await g.release.promise;
-};
-const gate = (taskId: string): Gate => {
-  const g: Gate = { reached: deferred<void>(), release: deferred<void>() };
-  gates.set(taskId, g);
-  return g;
-};
+const { gates, gate, onProgress } = progressGates();
 
 useStack({ env: { QUEUE_PREFIX: uniq('q') }, core: { tasks: true } }, async (s) => {
   svc = s.svc;

@@ -5,23 +5,15 @@ import { keys } from '../../src/shared/keys.js';
 import { makeEvent } from '../../src/shared/events.js';
 import { mountDashboard } from '../../src/api/dashboard.js';
 import { startWorkers } from '../../src/workers/index.js';
-import type { ProgressHook } from '../../src/workers/progress.js';
 import { collectChannel, startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { deferred, docs, expectNonDecreasing, startFakeLlm, taskEvents, terminalOf, type FakeLlm } from '../helpers/workers.js';
+import { docs, expectNonDecreasing, progressGates, startFakeLlm, taskEvents, terminalOf, type FakeLlm } from '../helpers/workers.js';
 
 let fs: FirestoreEmulator;
 let llm: FakeLlm;
 let svc: TestService; // LLM configured (local fake server)
 let bare: TestService; // no LLM endpoint
-type Gate = { reached: ReturnType<typeof deferred<void>>; release: ReturnType<typeof deferred<void>> };
-const gates = new Map<string, Gate>();
-const onProgress: ProgressHook = async (e) => {
-  const g = gates.get(e.taskId);
-  if (!g) return;
-  g.reached.resolve();
-  await g.release.promise;
-};
+const { gates, gate, onProgress } = progressGates();
 
 beforeAll(async () => {
   fs = await startFirestore();
@@ -174,8 +166,7 @@ describe('TASK.* through real BullMQ workers', () => {
     const uid = uniq('u');
     const collection = uniq('col');
     const taskId = `embeddings_${collection}`;
-    const g: Gate = { reached: deferred<void>(), release: deferred<void>() };
-    gates.set(taskId, g);
+    const g = gate(taskId);
     const col = await collectChannel([userChannel(uid)]);
     await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(500), collection] });
     await g.reached.promise; // the worker is inside the task, after its first progress step
