@@ -1,7 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseManager } from '../../src/listeners/lease.js';
@@ -10,7 +7,7 @@ import { channelNames, keys } from '../../src/shared/keys.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { createRedis, waitReady, type RedisClient, type RedisHandle } from '../../src/shared/redis.js';
 import { collectChannel, redisSettings, testRedis, uniq, waitFor } from '../helpers/env.js';
-import { freeClusterPort, waitForPort } from '../helpers/net.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
 
 /**
  * The publish script (src/shared/events.ts): one round trip per event, the lease's fencing value
@@ -107,26 +104,14 @@ describe('publish script on one Redis', () => {
 });
 
 describe('publish script on a 3-node Redis Cluster', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'events-cluster-'));
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+  let cluster: TestCluster | undefined;
+  afterAll(async () => {
+    await cluster?.stop();
   });
 
   it('runs without CROSSSLOT for many users (history, lease and state share the user’s slot) and still fences', async () => {
-    const ports = [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()];
-    for (const p of ports) {
-      const child = spawn('redis-server', ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--port', String(p), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${p}.conf`)], { stdio: 'ignore' });
-      children.push(child);
-      await waitForPort(p, 10000);
-    }
-    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { stdio: 'ignore' });
-    await waitFor(
-      () => ports.every((p) => execFileSync('redis-cli', ['-p', String(p), 'CLUSTER', 'INFO']).toString().includes('cluster_state:ok')),
-      20000,
-      'cluster_state:ok on every node',
-    );
+    cluster = await startCluster();
+    const ports = cluster.nodes.map((n) => n.port);
     const h = createRedis({ settings: { host: '127.0.0.1', port: ports[0]!, password: undefined, tls: false, tlsVerify: true, db: 0, cluster: true }, name: 'events-cluster', logger: silentLogger() });
     try {
       await waitReady(h.client, 20000);
@@ -142,14 +127,18 @@ describe('publish script on a 3-node Redis Cluster', () => {
         await fenced.publishUser(makeEvent('notif.sync', uid, { notifications: [{ doc_id: 'd1' }], count: 1, timestamp: new Date().toISOString() }));
         await fenced.publishChat(makeEvent('chat.message', uid, { text: 'hi' }), 'sp', 'th');
         await pub.publishUser(makeEvent('task.progress_update', uid, { progress: 1 }));
-        expect(await h.client.llen(keys.eventHistory(uid))).toBe(3);
+        // A terminal task event published "once" twice (a recovered retry): one history entry.
+        const done = () => makeEvent('task.progress_update', uid, { task_id: 't1', status: 'completed', progress: 100 });
+        await pub.publishUser(done(), { once: 't1' });
+        await pub.publishUser(done(), { once: 't1' });
+        expect(await h.client.llen(keys.eventHistory(uid))).toBe(4);
         expect((await leases.previousState(uid))?.has('d1')).toBe(true);
       }
       // Fencing on the cluster: another owner's value refuses the publish.
       const uid = users[0]!;
       await h.client.set(keys.lease(uid), 'someone-else|999');
       await expect(pub.fenced(leases.fence(uid)!).publishUser(makeEvent('notif.add', uid, { doc_id: 'x' }))).rejects.toBeInstanceOf(FencedError);
-      expect(await h.client.llen(keys.eventHistory(uid))).toBe(3);
+      expect(await h.client.llen(keys.eventHistory(uid))).toBe(4);
       const live = await leases.heartbeat();
       expect(live).toBe(1);
       await leases.release(users[1]!, { forgetState: true });
