@@ -18,9 +18,9 @@
  * Bounded: every phase has a timeout, the whole run a cap (FANOUT_CAP_MINUTES, default 15).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { makeEvent } from '../src/shared/events.js';
+import { benchEntry, execArgvWithoutTsx } from './build.js';
 import { benchRedis, freePort, percentile, round } from './lib.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
@@ -42,7 +42,6 @@ for (const [name, n] of [['FANOUT_SOCKETS', SOCKETS], ['FANOUT_PROCS', PROCS], [
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be positive numbers`);
 }
 const TOKEN = 'bench-service-token-0123456789abcdef';
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
 // Raise the open-files limit for this process tree where possible (re-exec under a shell ulimit).
 if (process.platform === 'linux' && !process.env.FANOUT_ULIMIT_DONE) {
@@ -65,7 +64,9 @@ const cap = setTimeout(() => {
 cap.unref();
 
 function child(file: string, args: string[], execArgv: string[] = []): ChildProcess {
-  const c = fork(here(file), args, { execArgv: [...process.execArgv, ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Compiled JavaScript (bench/build.ts), as production runs it; BENCH_TSX=1 for the sources under tsx.
+  const [entry, ...loader] = benchEntry(`bench/${file}`).reverse();
+  const c = fork(entry!, args, { execArgv: [...execArgvWithoutTsx(), ...loader.reverse(), ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   killAll.add(c);
   c.once('exit', () => killAll.delete(c));
   return c;

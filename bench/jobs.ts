@@ -33,6 +33,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
 import { countdown } from './jobs-lib.js';
 import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort, percentile, PYTHON, round, stopProcess, waitPort } from './lib.js';
+import { benchEntry } from './build.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
 const N = Number(process.env.BENCH_JOBS ?? 400);
@@ -60,7 +61,7 @@ process.on('exit', () => {
 
 /** A bench/jobs-server.ts child; resolves with its port once it printed READY. */
 async function jobsChild(args: string[], profileName: string, env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...profileArgs('jobs', profileName), 'bench/jobs-server.ts', ...args], {
+  const child = spawn(process.execPath, [...profileArgs('jobs', profileName), ...benchEntry('bench/jobs-server.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_JOBS_ENV: JSON.stringify(env), METADATA_SERVER_DETECTION: 'none', NODE_ENV: 'production' },
   });

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 import { freePort } from '../scripts/lib/net.js';
+import { benchEntry } from './build.js';
 
 export { freePort };
 
@@ -25,7 +26,7 @@ export function stats(samples: number[]) {
 
 /** Starts a child process (this file) running a process; resolves once it printed `ready`. */
 export function spawnReady(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--max-old-space-size=12288', '--import', 'tsx', new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-old-space-size=12288', ...benchEntry('bench/listeners-lib.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => {

@@ -1,7 +1,8 @@
-// Loaded (`--import`) into every process a bench profiles. tsx compiles each .ts file to
-// whitespace-minified JavaScript, so a CPU profile's positions in src/ and bench/ are columns on a
-// line or two; at exit this writes the source maps tsx registered for the repo's files next to the
-// profile (<cpu-prof-dir>/sourcemaps.json) so bench/top-costs.ts can print the TypeScript file:line.
+// Loaded (`--import`) into every process a bench profiles. The servers run compiled JavaScript
+// (.bench-build/, bench/build.ts; or the sources under tsx with BENCH_TSX=1), so a CPU profile's
+// positions are in the JavaScript; at exit this writes the source maps Node registered for the repo's
+// files (--enable-source-maps, or tsx's own) next to the profile (<cpu-prof-dir>/sourcemaps.json) so
+// bench/top-costs.ts can print the TypeScript file:line.
 import { findSourceMap } from 'node:module';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,10 +20,10 @@ function tsFiles(dir, out = []) {
     return out;
   }
   for (const e of entries) {
-    if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+    if (e.name === 'node_modules' || (e.name.startsWith('.') && e.name !== '.bench-build')) continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) tsFiles(p, out);
-    else if (/\.[cm]?ts$/.test(e.name)) out.push(p);
+    else if (/\.[cm]?[tj]s$/.test(e.name)) out.push(p);
   }
   return out;
 }
@@ -30,7 +31,8 @@ function tsFiles(dir, out = []) {
 if (outDir) {
   process.on('exit', () => {
     const maps = {};
-    for (const file of [...tsFiles(join(root, 'src')), ...tsFiles(join(root, 'bench')), ...tsFiles(join(root, 'scripts'))]) {
+    const dirs = ['src', 'bench', 'scripts', '.bench-build/src', '.bench-build/bench', '.bench-build/scripts'];
+    for (const file of dirs.flatMap((d) => tsFiles(join(root, d)))) {
       const url = pathToFileURL(file).href;
       const sm = findSourceMap(url) ?? findSourceMap(file);
       if (sm) maps[url] = sm.payload;

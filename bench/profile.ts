@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { underTsx } from './build.js';
 
 export const profiling = process.argv.includes('--profile') || process.env.PROFILE === '1';
 
@@ -36,7 +37,9 @@ export function profileArgs(bench: string, name: string): string[] {
   if (!profiling) return [];
   const d = join(profileDir(bench), safeName(name));
   mkdirSync(d, { recursive: true });
-  return ['--cpu-prof', '--cpu-prof-dir', d, '--import', fileURLToPath(new URL('./profile-preload.mjs', import.meta.url))];
+  // --enable-source-maps: compiled servers (bench/build.ts) register their .js.map files, which the
+  // preload writes next to the profile so top-costs prints TypeScript lines.
+  return ['--cpu-prof', '--cpu-prof-dir', d, ...(underTsx ? [] : ['--enable-source-maps']), '--import', fileURLToPath(new URL('./profile-preload.mjs', import.meta.url))];
 }
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_');

@@ -16,11 +16,13 @@
  * root); its folder is BASELINES_DIR (default ../shared/baselines next to the repo). When either is
  * missing, only that row is skipped and the reason printed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort, percentile, PYTHON, round, stopProcess, waitPort } from './lib.js';
+import { benchEntry } from './build.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -53,7 +55,7 @@ function readPort(child: ChildProcess, what: string): Promise<number> {
 }
 
 async function startNode(mode: Target, redisPort: number, firestoreHost: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...profileArgs('rpc', `rpc-${mode}`), 'bench/rpc-server.ts', mode, String(redisPort), firestoreHost], {
+  const child = spawn(process.execPath, [...profileArgs('rpc', `rpc-${mode}`), ...benchEntry('bench/rpc-server.ts'), mode, String(redisPort), firestoreHost], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', NODE_ENV: 'production' },
   });
@@ -90,8 +92,36 @@ function post(agent: Agent, port: number, path: string, body: string): Promise<n
   });
 }
 
-/** The load generator every target gets: CONCURRENCY keep-alive connections, each sending the next request when the last one answered. */
+/**
+ * The load generator every target gets: CONCURRENCY keep-alive connections, each sending the next
+ * request when the last one answered. wrk (C, one thread; bench/rpc-wrk.lua) by default: it leaves
+ * the two cores to the servers, where a Node client took most of one. BENCH_GENERATOR=node uses the
+ * Node client below instead (the figures of earlier runs).
+ */
 async function load(port: number, path: string, seconds: number, record: boolean) {
+  return GENERATOR === 'wrk' ? loadWrk(port, path, seconds) : loadNode(port, path, seconds, record);
+}
+
+const GENERATOR = process.env.BENCH_GENERATOR ?? (spawnSync('wrk', ['--version']).error ? 'node' : 'wrk');
+if (GENERATOR !== 'wrk' && GENERATOR !== 'node') throw new Error('BENCH_GENERATOR: wrk or node');
+let runs = 0;
+
+async function loadWrk(port: number, path: string, seconds: number) {
+  const child = spawn('wrk', ['-t1', `-c${CONCURRENCY}`, `-d${seconds}s`, '--timeout', '10s', '-s', fileURLToPath(new URL('./rpc-wrk.lua', import.meta.url)), `http://127.0.0.1:${port}${path}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_TOKEN: TOKEN, BENCH_PATH: path, BENCH_RUN: `${process.pid}-${runs++}` },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const m = /WRK (\{.*\})/.exec(out);
+  if (code !== 0 || !m) throw new Error(`wrk failed (exit ${code}): ${out.slice(-500)}`);
+  const w = JSON.parse(m[1]!) as { requests: number; duration_us: number; p50_us: number; p99_us: number; errors: number; socket_errors: number };
+  const secs = w.duration_us / 1e6;
+  return { requests: w.requests, rps: w.requests / secs, p50: w.p50_us / 1000, p99: w.p99_us / 1000, errors: w.errors + w.socket_errors };
+}
+
+async function loadNode(port: number, path: string, seconds: number, record: boolean) {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const latencies: number[] = [];
   let errors = 0;
@@ -179,7 +209,7 @@ async function main() {
   const bare = measured('bare');
   const orig = measured('original');
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${round(a / b, 2)}x` : '-');
-  console.log(`\nREGISTRY.register_user, concurrency ${CONCURRENCY}, ${SECONDS} s per target after ${WARMUP} s warm-up, ${ROUNDS} round(s), node ${process.version}, one redis-server\n`);
+  console.log(`\nREGISTRY.register_user, concurrency ${CONCURRENCY} (load generator: ${GENERATOR === 'wrk' ? 'wrk, 1 thread' : 'Node http client'}), ${SECONDS} s per target after ${WARMUP} s warm-up, ${ROUNDS} round(s), node ${process.version}, one redis-server\n`);
   console.log(`| target | req/s${ROUNDS > 1 ? ' (median round; range)' : ''} | req/s ÷ bare route | req/s ÷ original | p50 ms | p99 ms | p99 ÷ original p99 | errors |`);
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of results) {
