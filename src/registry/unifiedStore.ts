@@ -41,6 +41,37 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return redis.call('HGET', KEYS[1], '${F.company}') or '""'
 `;
 
+/**
+ * Writes a user's fields and renews the key's TTL in one command, answering the current company id
+ * (JSON) or false: registration and heartbeats need it to touch the company's member set, and reading
+ * it here saves a round trip and a command (the company field is never among the fields written by
+ * the callers that ask for it).
+ * KEYS[1] user key; ARGV[1] ttl seconds; ARGV[2..] field, value, field, value…
+ */
+const WRITE_USER = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGET', KEYS[1], '${F.company}') or false
+`;
+
+/** ZADD with a TTL renewed, one command. KEYS[1] sorted set; ARGV[1] ttl; ARGV[2] score; ARGV[3] member. */
+const ZADD_TTL = `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+return redis.call('EXPIRE', KEYS[1], ARGV[1])
+`;
+
+/** Hash field names of the fields every online write sets (JSON-encoded paths, see hashDoc.ts). */
+const ONLINE = {
+  userId: field('user_info', 'user_id'),
+  sessionId: field('user_info', 'session_id'),
+  backendRoute: field('user_info', 'backend_route'),
+  lastSeen: field('user_info', 'last_seen_at'),
+  status: field('user_info', 'status'),
+  lastHeartbeat: field('heartbeat', 'last_heartbeat'),
+  ttl: field('heartbeat', 'ttl_seconds'),
+};
+const ONLINE_STATUS = JSON.stringify('online');
+
 /** The unified registry (CONTRACT §5): Redis, every key with a TTL, no scans, atomic field writes. */
 export class UnifiedRegistryStore implements RegistryStore {
   readonly kind = 'unified' as const;
@@ -50,6 +81,12 @@ export class UnifiedRegistryStore implements RegistryStore {
     private readonly opts: { heartbeatTtlSeconds: number; now?: () => Date },
   ) {
     this.redis.defineCommand('registryOfflineIfCurrent', { numberOfKeys: 1, lua: OFFLINE_IF_CURRENT });
+    this.redis.defineCommand('registryWriteUser', { numberOfKeys: 1, lua: WRITE_USER });
+    this.redis.defineCommand('registryZaddTtl', { numberOfKeys: 1, lua: ZADD_TTL });
+  }
+
+  private get scripts(): RegistryScripts {
+    return this.redis as unknown as RegistryScripts;
   }
 
   private now(): Date {
@@ -60,51 +97,53 @@ export class UnifiedRegistryStore implements RegistryStore {
     if (!companyId) return;
     const k = keys.company(companyId);
     // Members older than a day are trimmed on every write, so the set stays bounded without a scan.
-    await Promise.all([
-      this.redis.zadd(k, nowMs, userId),
-      this.redis.zremrangebyscore(k, '-inf', nowMs - USER_TTL_SECONDS * 1000),
-      this.redis.expire(k, USER_TTL_SECONDS),
-    ]);
+    await Promise.all([this.scripts.registryZaddTtl(k, USER_TTL_SECONDS, nowMs, userId), this.redis.zremrangebyscore(k, '-inf', nowMs - USER_TTL_SECONDS * 1000)]);
   }
 
-  private async writeUser(userId: string, fields: Record<string, string>, nowMs: number): Promise<void> {
-    const k = keys.user(userId);
-    await Promise.all([
-      this.redis.hset(k, fields),
-      this.redis.expire(k, USER_TTL_SECONDS),
-      this.redis.zadd(keys.activeUsers(), nowMs, userId),
-      this.redis.expire(keys.activeUsers(), USER_TTL_SECONDS),
+  /**
+   * The user's fields (flat field/value list) and the active-users index, two commands in one
+   * round trip (auto-pipelined); answers the user's current company id, '' when none.
+   */
+  private async writeUser(userId: string, fieldValues: string[], nowMs: number): Promise<string> {
+    const [company] = await Promise.all([
+      this.scripts.registryWriteUser(keys.user(userId), USER_TTL_SECONDS, ...fieldValues),
+      this.scripts.registryZaddTtl(keys.activeUsers(), USER_TTL_SECONDS, nowMs, userId),
     ]);
+    return company ? (JSON.parse(company) as string) : '';
   }
 
-  private onlineFields(userId: string, sessionId: string, backendRoute: string, nowIso: string): Record<string, string> {
-    return {
-      ...flatten(['user_info'], { user_id: userId, session_id: sessionId, backend_route: backendRoute, last_seen_at: nowIso, status: 'online' }),
-      ...flatten(['heartbeat'], { last_heartbeat: nowIso, ttl_seconds: this.opts.heartbeatTtlSeconds }),
-    };
+  /** The fields an online registration sets, as a flat field/value list (values JSON, as hashDoc stores them). */
+  private onlineFields(userId: string, sessionId: string, backendRoute: string, nowIso: string): string[] {
+    const iso = JSON.stringify(nowIso);
+    return [
+      ONLINE.userId, JSON.stringify(userId),
+      ONLINE.sessionId, JSON.stringify(sessionId),
+      ONLINE.backendRoute, JSON.stringify(backendRoute),
+      ONLINE.lastSeen, iso,
+      ONLINE.status, ONLINE_STATUS,
+      ONLINE.lastHeartbeat, iso,
+      ONLINE.ttl, String(this.opts.heartbeatTtlSeconds),
+    ];
   }
 
   async registerUser(userId: string, sessionId: string, backendRoute: string | null): Promise<RegisterUserResult> {
     const now = this.now();
     const nowIso = now.toISOString();
     const route = backendRoute ?? '';
-    // The company field is not written here, so reading it in the same round trip is safe.
-    const [, , company] = await Promise.all([
+    // Three commands in one round trip: the user's fields (answering its company), the index, the session.
+    const [company] = await Promise.all([
       this.writeUser(userId, this.onlineFields(userId, sessionId, route, nowIso), now.getTime()),
       this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS),
-      this.redis.hget(keys.user(userId), F.company),
     ]);
-    if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
+    if (company) await this.touchCompany(company, userId, now.getTime());
     return { user_id: userId, session_id: sessionId, backend_route: route, last_seen_at: nowIso };
   }
 
   async registerUserSession(input: RegisterSessionInput): Promise<UserDocument> {
     const now = this.now();
     const nowIso = now.toISOString();
-    const fields = {
-      ...this.onlineFields(input.userId, input.sessionId, input.backendRoute ?? '', nowIso),
-      ...flatten(['companies'], { current_company_id: input.companyId, authorized_companies_ids: input.authorizedCompanies }),
-    };
+    const companies = flatten(['companies'], { current_company_id: input.companyId, authorized_companies_ids: input.authorizedCompanies });
+    const fields = [...this.onlineFields(input.userId, input.sessionId, input.backendRoute ?? '', nowIso), ...Object.entries(companies).flat()];
     await Promise.all([
       this.writeUser(input.userId, fields, now.getTime()),
       this.redis.set(keys.session(input.sessionId), input.userId, 'EX', USER_TTL_SECONDS),
@@ -146,17 +185,14 @@ export class UnifiedRegistryStore implements RegistryStore {
   async heartbeat(userId: string, sessionId: string | null): Promise<HeartbeatResult> {
     const now = this.now();
     const nowIso = now.toISOString();
-    const fields = {
-      ...flatten(['heartbeat'], { last_heartbeat: nowIso, ttl_seconds: this.opts.heartbeatTtlSeconds }),
-      ...flatten(['user_info'], { user_id: userId, status: 'online', last_seen_at: nowIso }),
-      ...(sessionId ? flatten(['user_info'], { session_id: sessionId }) : {}),
-    };
-    const [, company] = await Promise.all([
+    const iso = JSON.stringify(nowIso);
+    const fields = [ONLINE.lastHeartbeat, iso, ONLINE.ttl, String(this.opts.heartbeatTtlSeconds), ONLINE.userId, JSON.stringify(userId), ONLINE.status, ONLINE_STATUS, ONLINE.lastSeen, iso];
+    if (sessionId) fields.push(ONLINE.sessionId, JSON.stringify(sessionId));
+    const [company] = await Promise.all([
       this.writeUser(userId, fields, now.getTime()),
-      this.redis.hget(keys.user(userId), F.company),
       sessionId ? this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS) : undefined,
     ]);
-    if (company) await this.touchCompany(JSON.parse(company) as string, userId, now.getTime());
+    if (company) await this.touchCompany(company, userId, now.getTime());
     return { user_id: userId, status: 'online', heartbeat_at: nowIso };
   }
 
@@ -198,6 +234,8 @@ export class UnifiedRegistryStore implements RegistryStore {
 
 interface RegistryScripts {
   registryOfflineIfCurrent(key: string, sid: string, nowIso: string, ttl: number): Promise<unknown>;
+  registryWriteUser(key: string, ttl: number, ...fieldValues: string[]): Promise<string | null>;
+  registryZaddTtl(key: string, ttl: number, score: number, member: string): Promise<number>;
 }
 
 /** Hash → the CONTRACT §4 user document, with defaults for sections never written. */

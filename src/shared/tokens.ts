@@ -7,13 +7,20 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
+/** The expected token's digest, computed once per token (the configured token rarely changes). */
+let lastExpected: { token: string; digest: Buffer } | undefined;
+function expectedDigest(expected: string): Buffer {
+  if (lastExpected?.token !== expected) lastExpected = { token: expected, digest: digest(expected) };
+  return lastExpected.digest;
+}
+
 /**
  * Constant-time comparison: both sides are hashed to a fixed length first, so neither the
  * content nor the length of the expected token leaks through timing.
  */
 export function tokenMatches(presented: string | undefined, expected: string | undefined): boolean {
   if (!presented || !expected) return false;
-  return timingSafeEqual(digest(presented), digest(expected));
+  return timingSafeEqual(digest(presented), expectedDigest(expected));
 }
 
 /** Parses `Authorization: Bearer <token>`; undefined when absent or another scheme. */
