@@ -32,7 +32,10 @@ export interface TestCluster {
 
 /**
  * A local Redis Cluster for tests: `primaries` masters, plus one replica each when `replicas`
- * (then started with `--cluster-node-timeout 2000` so a killed primary fails over in a few seconds).
+ * (then started with `--cluster-node-timeout 2000` so a killed primary fails over in a few seconds,
+ * and `--cluster-replica-validity-factor 0` so a replica takes over however long ago it last heard
+ * from its primary: on two loaded cores a replica could otherwise judge its data too old and never
+ * stand for election). Each node has its own RDB file name in the shared folder.
  * Resolves once every node reports `cluster_state:ok`. Never uses 6379: every port is free-picked.
  */
 export async function startCluster(o: { replicas?: boolean; primaries?: number } = {}): Promise<TestCluster> {
@@ -59,7 +62,7 @@ export async function startCluster(o: { replicas?: boolean; primaries?: number }
       const port = await freeClusterPort();
       const child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--maxclients', '20000'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--maxclients', '20000', '--dbfilename', `dump-${port}.rdb`, '--cluster-replica-validity-factor', '0'],
         { stdio: 'ignore' },
       );
       nodes.push({ port, child });
@@ -101,7 +104,10 @@ export async function startCluster(o: { replicas?: boolean; primaries?: number }
       },
       timeoutMs,
       'cluster_state:ok on every node',
-    );
+    ).catch(async (err: Error) => {
+      const view = await clusterNodes().catch((e: Error) => [e.message]);
+      throw new Error(`${err.message}; CLUSTER NODES as a live node sees it:\n${view.join('\n')}`);
+    });
   };
   const cluster: TestCluster = {
     nodes,
