@@ -12,6 +12,7 @@ import {
   type TaskProgressInput,
   type TaskRegistry,
   type TaskUpdateOutcome,
+  type AfterTaskUpdate,
 } from './types.js';
 
 const F = {
@@ -29,8 +30,9 @@ const F = {
  * One atomic update of a task hash. Terminal states are final (the first terminal writer wins, so
  * exactly one terminal event is published); progress never decreases.
  * KEYS[1] task key. ARGV: status JSON, progress ('' = keep), step JSON|'', worker JSON|'', eta JSON|'',
- * result JSON|'', error JSON|''. Returns {code, stored progress}: code 1 updated, 0 already
- * terminal, -1 missing. The stored progress is read in the same script, so a terminal event built
+ * result JSON|'', error JSON|''. Returns {code, stored progress, owner JSON}: code 1 updated, 0
+ * already terminal, -1 missing (the owner saves a read when a terminal update notes the task on
+ * the user's document). The stored progress is read in the same script, so a terminal event built
  * from it is never below a progress recorded (and so possibly published) before it.
  */
 /** A Lua condition: `v` (a JSON-encoded status) is one of TERMINAL_TASK_STATUSES. */
@@ -53,7 +55,7 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '${F.worker}', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], '${F.eta}', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], '${F.result}', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], '${F.error}', ARGV[7]) end
-return {1, redis.call('HGET', KEYS[1], '${F.progress}') or '0'}
+return {1, redis.call('HGET', KEYS[1], '${F.progress}') or '0', redis.call('HGET', KEYS[1], '${F.owner}') or ''}
 `;
 
 /**
@@ -104,27 +106,26 @@ export class RedisTaskRegistry implements TaskRegistry {
       flatten([section], doc[section], fields);
     }
     // A re-registration of the same id by its owner starts a fresh document (old fields, e.g. a result, go).
-    const written = (await (this.redis as unknown as TaskScripts).registryRegisterTask(
-      k,
-      JSON.stringify(input.userId),
-      String(input.maxDuration + TASK_TTL_GRACE_SECONDS),
-      ...Object.entries(fields).flat(),
-    )) as number;
-    if (written !== 1) throw conflict(`task id ${input.taskId} is taken by another user's task; choose another id`);
-    await Promise.all([
-      this.redis.zadd(ut, now.getTime(), input.taskId),
-      this.redis.zremrangebyscore(ut, '-inf', now.getTime() - USER_TTL_SECONDS * 1000),
+    // Everything is sent in one round trip: the user's task index and the note on the user's
+    // document do not wait for the script (a refused id is still indexed for this user, and
+    // listUserTasks filters ids whose document another user holds).
+    const nowMs = now.getTime();
+    const [written] = await Promise.all([
+      (this.redis as unknown as TaskScripts).registryRegisterTask(k, JSON.stringify(input.userId), String(input.maxDuration + TASK_TTL_GRACE_SECONDS), ...Object.entries(fields).flat()),
+      this.redis.zadd(ut, nowMs, input.taskId),
+      this.redis.zremrangebyscore(ut, '-inf', nowMs - USER_TTL_SECONDS * 1000),
       this.redis.expire(ut, USER_TTL_SECONDS),
     ]);
+    if (written !== 1) throw conflict(`task id ${input.taskId} is taken by another user's task; choose another id`);
     await this.opts.onTask?.(input.userId, input.taskId, false);
     return doc;
   }
 
-  async updateTaskProgress(input: TaskProgressInput): Promise<TaskUpdateOutcome> {
-    return (await this.updateTask(input)).outcome;
+  async updateTaskProgress(input: TaskProgressInput, then?: AfterTaskUpdate): Promise<TaskUpdateOutcome> {
+    return (await this.updateTask(input, then)).outcome;
   }
 
-  async updateTask(input: TaskProgressInput): Promise<{ outcome: TaskUpdateOutcome; progress: number }> {
+  async updateTask(input: TaskProgressInput, then?: AfterTaskUpdate): Promise<{ outcome: TaskUpdateOutcome; progress: number }> {
     const k = keys.task(input.taskId);
     const progress = input.progressPercent === undefined || input.progressPercent === null ? '' : String(Math.max(0, Math.min(100, input.progressPercent)));
     const res = (await (this.redis as unknown as TaskScripts).registryUpdateTask(
@@ -136,16 +137,14 @@ export class RedisTaskRegistry implements TaskRegistry {
       input.estimatedCompletion === undefined ? '' : enc(input.estimatedCompletion),
       enc(input.result),
       enc(input.error),
-    )) as [number, string];
+    )) as [number, string, string?];
     const stored = Number(res[1]);
     const now = Number.isFinite(stored) ? stored : 0;
-    if (res[0] === -1) return { outcome: 'missing', progress: now };
-    if (res[0] === 0) return { outcome: 'terminal', progress: now };
-    if (this.opts.onTask && TERMINAL_STATUSES.has(input.status)) {
-      const uid = await this.redis.hget(k, field('task_info', 'user_id'));
-      if (uid) await this.opts.onTask(JSON.parse(uid) as string, input.taskId, true);
-    }
-    return { outcome: 'updated', progress: now };
+    const r = { outcome: (res[0] === -1 ? 'missing' : res[0] === 0 ? 'terminal' : 'updated') as TaskUpdateOutcome, progress: now };
+    const uid = r.outcome === 'updated' && this.opts.onTask && TERMINAL_STATUSES.has(input.status) ? res[2] : undefined;
+    // The note on the user's document and the caller's next step (its event) go out together.
+    await Promise.all([uid ? this.opts.onTask!(JSON.parse(uid) as string, input.taskId, true) : undefined, then?.(r)]);
+    return r;
   }
 
   async getTaskRegistry(taskId: string): Promise<TaskDocument | null> {

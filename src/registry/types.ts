@@ -95,13 +95,19 @@ export type TaskUpdateOutcome = 'updated' | 'terminal' | 'missing';
  * Task documents live in Redis in both registry modes: the queue itself is Redis, and a task id
  * must resolve the moment TASK.start_* answers. The flag routes the user/session registry only.
  */
+export type AfterTaskUpdate = (r: { outcome: TaskUpdateOutcome; progress: number }) => Promise<void>;
+
 export interface TaskRegistry {
   /** Creates (or restarts) a task document; CONFLICT when the id is held by another user's task. */
   registerTask(input: RegisterTaskInput): Promise<TaskDocument>;
-  /** 'terminal' when the task already ended: terminal states are final, so exactly one wins. */
-  updateTaskProgress(input: TaskProgressInput): Promise<TaskUpdateOutcome>;
+  /**
+   * 'terminal' when the task already ended: terminal states are final, so exactly one wins.
+   * `then` runs as soon as the update answered, alongside the note a terminal update makes on the
+   * user's document (its event need not wait for that note); the call resolves after both.
+   */
+  updateTaskProgress(input: TaskProgressInput, then?: AfterTaskUpdate): Promise<TaskUpdateOutcome>;
   /** updateTaskProgress, also answering the progress stored after the update (never below any earlier one). */
-  updateTask(input: TaskProgressInput): Promise<{ outcome: TaskUpdateOutcome; progress: number }>;
+  updateTask(input: TaskProgressInput, then?: AfterTaskUpdate): Promise<{ outcome: TaskUpdateOutcome; progress: number }>;
   getTaskRegistry(taskId: string): Promise<TaskDocument | null>;
   listUserTasks(userId: string, limit?: number): Promise<TaskDocument[]>;
 }

@@ -60,6 +60,22 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 return redis.call('EXPIRE', KEYS[1], ARGV[1])
 `;
 
+/**
+ * Notes a task on its user's document when the document exists, one command: a running task under
+ * services.tasks._active, an ended one moved to _history. KEYS[1] user key; ARGV[1] '1' when the
+ * task ended; ARGV[2] active field; ARGV[3] history field; ARGV[4] now (ms).
+ */
+const NOTE_TASK = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '1' then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+else
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+end
+return 1
+`;
+
 /** Hash field names of the fields every online write sets (JSON-encoded paths, see hashDoc.ts). */
 const ONLINE = {
   userId: field('user_info', 'user_id'),
@@ -83,6 +99,7 @@ export class UnifiedRegistryStore implements RegistryStore {
     this.redis.defineCommand('registryOfflineIfCurrent', { numberOfKeys: 1, lua: OFFLINE_IF_CURRENT });
     this.redis.defineCommand('registryWriteUser', { numberOfKeys: 1, lua: WRITE_USER });
     this.redis.defineCommand('registryZaddTtl', { numberOfKeys: 1, lua: ZADD_TTL });
+    this.redis.defineCommand('registryNoteTask', { numberOfKeys: 1, lua: NOTE_TASK });
   }
 
   private get scripts(): RegistryScripts {
@@ -210,14 +227,9 @@ export class UnifiedRegistryStore implements RegistryStore {
     return true;
   }
 
+  /** One command, issued synchronously (callers rely on its order relative to commands sent after it). */
   async noteTask(userId: string, taskId: string, terminal: boolean): Promise<void> {
-    const k = keys.user(userId);
-    if ((await this.redis.exists(k)) === 0) return;
-    if (terminal) {
-      await Promise.all([this.redis.hdel(k, F.activeTask(taskId)), this.redis.hset(k, F.historyTask(taskId), String(Date.now()))]);
-    } else {
-      await this.redis.hset(k, F.activeTask(taskId), String(Date.now()));
-    }
+    await this.scripts.registryNoteTask(keys.user(userId), terminal ? '1' : '0', F.activeTask(taskId), F.historyTask(taskId), String(Date.now()));
   }
 
   async getUserRegistry(userId: string): Promise<UserDocument | null> {
@@ -236,6 +248,7 @@ interface RegistryScripts {
   registryOfflineIfCurrent(key: string, sid: string, nowIso: string, ttl: number): Promise<unknown>;
   registryWriteUser(key: string, ttl: number, ...fieldValues: string[]): Promise<string | null>;
   registryZaddTtl(key: string, ttl: number, score: number, member: string): Promise<number>;
+  registryNoteTask(key: string, terminal: string, activeField: string, historyField: string, nowMs: string): Promise<number>;
 }
 
 /** Hash → the CONTRACT §4 user document, with defaults for sections never written. */

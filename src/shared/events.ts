@@ -123,6 +123,13 @@ export interface PublishOptions {
    * neither loses nor doubles it.
    */
   once?: string;
+  /**
+   * Publish only while the user's once-hash has no field `unlessOnce`, recording nothing: a task's
+   * progress event names its task's ending mark (endingMark()), which every terminal writer sets
+   * before its registry update, so a progress event never follows its task's terminal event, even
+   * when it is sent in the same round trip as its own registry update. Ignored when `once` is set.
+   */
+  unlessOnce?: string;
 }
 
 export interface EventPublisher {
@@ -162,13 +169,19 @@ export interface PublisherOptions {
  * "no baseline"; add/update/remove only change a state that a sync started. KEYS are one user's history, lease
  * and state keys, hash-tagged together so the script runs on a cluster (channels are not keys).
  * KEYS[4] is the user's once-hash: with ARGV[9] set, a name already in it means "published before"
- * and nothing happens (returns 2). Returns 0 when the fence refused, 1 when published.
+ * and nothing happens (returns 2); ARGV[10] is how long the name is remembered, or '-1' for a
+ * check only (PublishOptions.unlessOnce: publish unless the name is there, record nothing).
+ * Returns 0 when the fence refused, 1 when published.
  */
 const PUBLISH_LUA = `
 if ARGV[1] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
 if ARGV[9] ~= '' then
-  if redis.call('hsetnx', KEYS[4], ARGV[9], '1') == 0 then return 2 end
-  redis.call('expire', KEYS[4], ARGV[10])
+  if ARGV[10] == '-1' then
+    if redis.call('hexists', KEYS[4], ARGV[9]) == 1 then return 2 end
+  else
+    if redis.call('hsetnx', KEYS[4], ARGV[9], '1') == 0 then return 2 end
+    redis.call('expire', KEYS[4], ARGV[10])
+  end
 end
 local maxLen = tonumber(ARGV[3])
 if maxLen > 0 then
@@ -222,6 +235,15 @@ type PublishCommand = (
 ) => Promise<number>;
 
 const COMMAND = 'rtPublishEvent';
+
+/** The once-hash field a task's terminal writers set before ending it (ids never contain a space). */
+export const endingMark = (taskId: string): string => `ending ${taskId}`;
+
+/** Sets `taskId`'s ending mark in the user's once-hash (see PublishOptions.unlessOnce). */
+export function markEnding(redis: RedisClient, userId: string, taskId: string): Promise<unknown> {
+  const k = keys.eventOnce(userId);
+  return Promise.all([redis.hset(k, endingMark(taskId), '1'), redis.expire(k, ONCE_TTL_SECONDS)]);
+}
 /** How long a name published once is remembered (longer than any task's life: max_duration + 300 s). */
 const ONCE_TTL_SECONDS = 2 * 24 * 3600;
 
@@ -284,7 +306,9 @@ function stateChange(event: EventEnvelope): string[] {
 export function createPublisher(o: PublisherOptions): EventPublisher {
   const run = publishCommand(o.redis);
   const onceKey = o.onceKey ?? keys.eventOnce;
-  const send = async (event: EventEnvelope, channel: string, extraChannel: string, fence: Fence | undefined, once?: string): Promise<void> => {
+  const send = async (event: EventEnvelope, channel: string, extraChannel: string, fence: Fence | undefined, opts?: PublishOptions): Promise<void> => {
+    const once = opts?.once ?? opts?.unlessOnce;
+    const onceTtl = opts?.once ? ONCE_TTL_SECONDS : -1;
     const uid = event.uid;
     if (fence && uid !== fence.uid) throw new Error('fenced publisher used for another user');
     const json = JSON.stringify(event);
@@ -303,7 +327,7 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
       op ?? '',
       fence ? fence.stateTtlSeconds : 0,
       once ?? '',
-      ONCE_TTL_SECONDS,
+      onceTtl,
       ...state,
     );
     if (Number(ok) === 2) return; // published once already
@@ -314,7 +338,7 @@ export function createPublisher(o: PublisherOptions): EventPublisher {
     // Each event goes out on exactly one user channel (CONTRACT §13.5); gateways subscribe both.
     isDelta(event.type) && !o.redisDeltas ? o.channels.deltas(event.uid) : o.channels.user(event.uid);
   const make = (fence: Fence | undefined): EventPublisher => ({
-    publishUser: (event, opts) => send(event, channelOf(event), '', fence, opts?.once),
+    publishUser: (event, opts) => send(event, channelOf(event), '', fence, opts),
     publishChat: (event, space, thread) => send(event, o.channels.user(event.uid), o.channels.chat(event.uid, space, thread), fence),
     fenced: (f) => make(f),
   });

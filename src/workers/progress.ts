@@ -1,16 +1,41 @@
 /**
  * Task state changes: one atomic registry update (terminal states final, progress never
- * decreasing), then a `task.progress_update` event on `user:{uid}` unless the registry said the
- * task had already ended, so each task publishes exactly one terminal event however many
- * processes race to end it. The event itself is one round trip: the publish script appends it to
- * the user's history and PUBLISHes it (no lease fence: the registry update above is the guard).
+ * decreasing) and a `task.progress_update` event on `user:{uid}`.
+ *
+ * A terminal event is published after its update, only when the registry said this update ended
+ * the task, so each task publishes exactly one terminal event however many processes race to end
+ * it. Its writer first sets the task's ending mark in the user's once-hash (same slot as the event
+ * history), and a progress event is published only while that mark is absent (the publish script
+ * checks it): a progress event never follows its task's terminal event. That lets a progress event
+ * go in the same round trip as its registry update when every command of this process travels on
+ * one ordered connection (a single Redis); on a cluster the two keys live on different nodes, so the
+ * event waits for its update there.
+ *
  * A terminal event carries `once` = the task id: the script publishes it at most once, so the
  * retry of a worker killed between the terminal registry update and its publish can publish it
- * again (recoverTerminalEvent) without ever doubling it.
+ * again (recoverTerminalEvent) without ever doubling it. Each event is one script that appends it
+ * to the user's history and PUBLISHes it.
  */
 import type { ServiceDeps } from '../app/deps.js';
-import { TERMINAL_STATUSES, type TaskUpdateOutcome } from '../registry/types.js';
-import { makeEvent } from '../shared/events.js';
+import { TERMINAL_STATUSES, type AfterTaskUpdate, type TaskProgressInput, type TaskUpdateOutcome } from '../registry/types.js';
+import { endingMark, makeEvent, markEnding, type PublishOptions } from '../shared/events.js';
+
+type ProgressDeps = Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics' | 'redis' | 'config'>;
+
+/** True when this process's commands reach one Redis over one ordered connection (not a cluster). */
+const ordered = (deps: Pick<ServiceDeps, 'config'>) => !deps.config.redis.cluster;
+
+/**
+ * Ends a task: the ending mark, then the terminal registry update (in one round trip on a single
+ * Redis, where the connection keeps their order), then `then` (the terminal event) when the update
+ * ended the task.
+ */
+export async function endTask(deps: ProgressDeps, userId: string, input: TaskProgressInput, then: AfterTaskUpdate): Promise<{ outcome: TaskUpdateOutcome; progress: number }> {
+  const mark = markEnding(deps.redis, userId, input.taskId);
+  if (!ordered(deps)) await mark;
+  const [r] = await Promise.all([deps.taskRegistry.updateTask(input, then), mark]);
+  return r;
+}
 
 export type TaskEventStatus = 'queued' | 'started' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
@@ -23,7 +48,7 @@ export class TaskProgress {
 
   constructor(
     private readonly o: {
-      deps: Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics'>;
+      deps: ProgressDeps;
       taskId: string;
       userId: string;
       /** Progress already reached (a retried or recovered attempt never goes below it). */
@@ -47,20 +72,43 @@ export class TaskProgress {
   ): Promise<TaskUpdateOutcome> {
     const want = status === 'completed' ? 100 : percent === null ? this.last : Math.max(0, Math.min(100, Math.round(percent)));
     const progress = Math.max(this.last, want);
-    const outcome = await this.o.deps.taskRegistry.updateTaskProgress({
-      taskId: this.o.taskId,
+    const d = this.o.deps;
+    const { taskId, userId } = this.o;
+    const input: TaskProgressInput = {
+      taskId,
       status,
       progressPercent: progress,
       currentStep: step,
       ...(this.o.workerId ? { workerId: this.o.workerId } : {}),
       ...(record.result !== undefined ? { result: record.result } : {}),
       ...(record.error !== undefined ? { error: record.error } : {}),
+    };
+    const warnMissing = (outcome: TaskUpdateOutcome) => {
+      if (outcome === 'missing') d.logger.warn({ task_id: taskId, status }, 'task document missing (expired?); event published anyway');
+    };
+    if (TERMINAL_STATUSES.has(status)) {
+      const publish: AfterTaskUpdate = async ({ outcome }) => {
+        if (outcome === 'terminal') return;
+        warnMissing(outcome);
+        this.last = progress;
+        await publishTaskEvent(d, userId, taskId, status, progress, { step, ...data });
+      };
+      return (await endTask(d, userId, input, publish)).outcome;
+    }
+    const event = () => publishTaskEvent(d, userId, taskId, status, progress, { step, ...data }, { unlessOnce: endingMark(taskId) });
+    if (ordered(d)) {
+      // Update and event in one round trip; Redis drops the event once the task is ending.
+      const [outcome] = await Promise.all([d.taskRegistry.updateTaskProgress(input), event()]);
+      warnMissing(outcome);
+      if (outcome !== 'terminal') this.last = progress;
+      return outcome;
+    }
+    return d.taskRegistry.updateTaskProgress(input, async ({ outcome }) => {
+      if (outcome === 'terminal') return;
+      warnMissing(outcome);
+      this.last = progress;
+      await event();
     });
-    if (outcome === 'terminal') return outcome;
-    if (outcome === 'missing') this.o.deps.logger.warn({ task_id: this.o.taskId, status }, 'task document missing (expired?); event published anyway');
-    this.last = progress;
-    await publishTaskEvent(this.o.deps, this.o.userId, this.o.taskId, status, progress, { step, ...data });
-    return outcome;
   }
 }
 
@@ -72,11 +120,12 @@ export async function publishTaskEvent(
   status: TaskEventStatus,
   progress: number,
   data: Record<string, unknown>,
+  opts?: PublishOptions,
 ): Promise<void> {
   try {
     // A terminal event is published once per task (CONTRACT §6), also when a retry re-publishes it.
-    const once = TERMINAL_STATUSES.has(status) ? taskId : undefined;
-    await deps.publisher.publishUser(makeEvent('task.progress_update', userId, { task_id: taskId, status, progress, data }), once ? { once } : undefined);
+    const publishOpts = TERMINAL_STATUSES.has(status) ? { once: taskId } : opts;
+    await deps.publisher.publishUser(makeEvent('task.progress_update', userId, { task_id: taskId, status, progress, data }), publishOpts);
   } catch (err) {
     deps.metrics.counter('task_event_publish_errors_total', 'task.progress_update events that could not be published').inc();
     deps.logger.error({ err: (err as Error).message, task_id: taskId, status }, 'could not publish task event');

@@ -13,7 +13,7 @@ import { toErrorBody } from '../shared/errors.js';
 import { cancelled, invalidInput, TaskError, timedOut, toTaskError } from './errors.js';
 import type { ServiceDeps } from '../app/deps.js';
 import type { TaskUpdateOutcome } from '../registry/types.js';
-import { publishTaskEvent, TaskProgress, type ProgressHook, type TaskEventStatus } from './progress.js';
+import { endTask, publishTaskEvent, TaskProgress, type ProgressHook, type TaskEventStatus } from './progress.js';
 import { DEFAULT_COMPANY_ID, type AnyTaskKind, type TaskDeps, type TaskRunContext } from './tasks/types.js';
 
 /** Data of a user task's job (set by the TaskService). */
@@ -45,22 +45,17 @@ export interface RunnerOptions {
  * (TaskProgress's own count only knows this process's events).
  */
 export async function emitCancelled(
-  svc: Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics'>,
+  svc: Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics' | 'redis' | 'config'>,
   t: { taskId: string; userId: string; floor: number; workerId?: string },
   data: Record<string, unknown>,
   error: unknown,
 ): Promise<TaskUpdateOutcome> {
-  const { outcome, progress } = await svc.taskRegistry.updateTask({
-    taskId: t.taskId,
-    status: 'cancelled',
-    progressPercent: t.floor,
-    currentStep: 'cancelled',
-    ...(t.workerId ? { workerId: t.workerId } : {}),
-    error,
-  });
-  if (outcome === 'terminal') return outcome;
-  if (outcome === 'missing') svc.logger.warn({ task_id: t.taskId }, 'task document missing (expired?); cancelled event published anyway');
-  await publishTaskEvent(svc, t.userId, t.taskId, 'cancelled', Math.max(t.floor, progress), { step: 'cancelled', ...data });
+  const publish = async ({ outcome, progress }: { outcome: TaskUpdateOutcome; progress: number }) => {
+    if (outcome === 'terminal') return;
+    if (outcome === 'missing') svc.logger.warn({ task_id: t.taskId }, 'task document missing (expired?); cancelled event published anyway');
+    await publishTaskEvent(svc, t.userId, t.taskId, 'cancelled', Math.max(t.floor, progress), { step: 'cancelled', ...data });
+  };
+  const { outcome } = await endTask(svc, t.userId, { taskId: t.taskId, status: 'cancelled', progressPercent: t.floor, currentStep: 'cancelled', ...(t.workerId ? { workerId: t.workerId } : {}), error }, publish);
   return outcome;
 }
 

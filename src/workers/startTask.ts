@@ -10,6 +10,7 @@ import type { Queue } from 'bullmq';
 import type { BaseDeps } from '../app/deps.js';
 import { TERMINAL_STATUSES } from '../registry/types.js';
 import { conflict, toErrorBody, unavailable } from '../shared/errors.js';
+import { endingMark } from '../shared/events.js';
 import { keys } from '../shared/keys.js';
 import { publishTaskEvent, TaskProgress } from './progress.js';
 import type { QueueSet } from './queues.js';
@@ -28,22 +29,37 @@ const idArg = (kind: AnyTaskKind) => (kind === documentAnalysis ? 'job_id' : kin
 
 export type StartTask = (kind: AnyTaskKind, taskId: string, userId: string, companyId: string, payload: Record<string, unknown>) => Promise<string>;
 
-/** Runs `work` holding the start lock of `taskId`; CONFLICT when another request holds it. */
-async function withStartLock<T>(deps: BaseDeps, taskId: string, work: () => Promise<T>): Promise<T> {
+/** The state a start needs, read while the start lock is taken (one round trip for both). */
+interface Claimed {
+  doc: Awaited<ReturnType<BaseDeps['taskRegistry']['getTaskRegistry']>>;
+  old: Awaited<ReturnType<Queue['getJob']>>;
+}
+
+/**
+ * Runs `work` holding the start lock of `taskId`; CONFLICT when another request holds it. The
+ * lock and the reads the claim needs go out together (the reads are wasted only when the lock is
+ * refused); the lock is released after the answer without holding it up (a later start of the id
+ * finds the task live anyway, and the lock expires by itself if the release is lost).
+ */
+async function withStartLock<T>(deps: BaseDeps, queue: Queue, taskId: string, work: (claimed: Claimed) => Promise<T>): Promise<T> {
   const lockKey = keys.taskStartLock(taskId);
   const token = randomUUID();
-  if ((await deps.redis.set(lockKey, token, 'PX', START_LOCK_MS, 'NX')) === null) throw conflict(`task ${taskId} is being started by another request`);
+  const [locked, doc, old] = await Promise.all([deps.redis.set(lockKey, token, 'PX', START_LOCK_MS, 'NX'), deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
+  if (locked === null) throw conflict(`task ${taskId} is being started by another request`);
   try {
-    return await work();
+    return await work({ doc, old });
   } finally {
     // Release only our own lock (it may have expired and been taken by someone else).
-    await deps.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch((err: Error) => deps.logger.warn({ err: err.message, task_id: taskId }, 'could not release the start lock (it expires by itself)'));
+    (deps.redis as unknown as StartScripts).taskReleaseStartLock(lockKey, token).catch((err: Error) => deps.logger.warn({ err: err.message, task_id: taskId }, 'could not release the start lock (it expires by itself)'));
   }
 }
 
+interface StartScripts {
+  taskReleaseStartLock(key: string, token: string): Promise<number>;
+}
+
 /** CONFLICT unless the id is free for `userId`; removes a finished run's job so the id can run again. */
-async function claimTaskId(deps: BaseDeps, queue: Queue, kind: AnyTaskKind, taskId: string, userId: string): Promise<void> {
-  const [doc, old] = await Promise.all([deps.taskRegistry.getTaskRegistry(taskId), queue.getJob(taskId)]);
+async function claimTaskId(kind: AnyTaskKind, taskId: string, userId: string, { doc, old }: Claimed): Promise<void> {
   if (doc && doc.task_info.user_id !== userId) throw conflict(`task id ${taskId} is taken by another user's task; choose another ${idArg(kind)}`);
   // A live task has its job. A non-terminal document without any job (we hold the start lock, so
   // no other start is between its two steps) is an orphan: a start killed after registering it and
@@ -80,19 +96,25 @@ async function enqueue(deps: BaseDeps, queue: Queue, kind: AnyTaskKind, data: Tr
 export function createTaskStarter(o: { deps: BaseDeps; queues: QueueSet }): StartTask {
   const { deps, queues } = o;
   const enqueued = deps.metrics.counter('tasks_enqueued_total', 'Tasks queued by kind', ['kind']);
-  return (kind, taskId, userId, companyId, payload) =>
-    withStartLock(deps, taskId, async () => {
-      const queue = queues.get(kind.queue);
-      await claimTaskId(deps, queue, kind, taskId, userId);
+  if (typeof (deps.redis as unknown as Partial<StartScripts>).taskReleaseStartLock !== 'function') {
+    deps.redis.defineCommand('taskReleaseStartLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+  }
+  return (kind, taskId, userId, companyId, payload) => {
+    const queue = queues.get(kind.queue);
+    return withStartLock(deps, queue, taskId, async (claimed) => {
+      await claimTaskId(kind, taskId, userId, claimed);
+      // One round trip: the registration, then (in order on this connection) the `queued` event.
+      // Under the start lock, with the id claimed above, the registration is not refused.
       await Promise.all([
         deps.redis.del(keys.taskCancel(taskId)),
         // A new run of this id has a terminal event of its own to publish (once per run).
-        deps.redis.hdel(keys.eventOnce(userId), taskId),
+        deps.redis.hdel(keys.eventOnce(userId), taskId, endingMark(taskId)),
         deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
+        publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue }),
       ]);
-      await publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });
       const jobId = await enqueue(deps, queue, kind, { task_id: taskId, user_id: userId, company_id: companyId, max_duration: kind.options.maxDurationSeconds, payload });
       enqueued.inc({ kind: kind.name });
       return jobId;
     });
+  };
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseManager } from '../../src/listeners/lease.js';
-import { createPublisher, FencedError, makeEvent, type EventPublisher } from '../../src/shared/events.js';
+import { createPublisher, endingMark, FencedError, makeEvent, markEnding, type EventPublisher } from '../../src/shared/events.js';
 import { channelNames, keys } from '../../src/shared/keys.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { createRedis, waitReady, type RedisClient, type RedisHandle } from '../../src/shared/redis.js';
@@ -100,6 +100,32 @@ describe('publish script on one Redis', () => {
     expect(fromClient).toEqual(Array.from({ length: 2 * N }, () => 'evalsha'));
     // Inside: RPUSH, LTRIM, EXPIRE, PUBLISH for both kinds; GET (fence) + state update for the fenced one.
     expect(scriptPublishes).toBe(2 * N);
+  });
+
+  it('drops a progress event once its task is ending (the mark checked by the script), and never records one', async () => {
+    const uid = uniq('eu');
+    const ch = await collectChannel([`user:${uid}`]);
+    const pub = publisherOn(r.client);
+    const progress = (p: number) => makeEvent('task.progress_update', uid, { task_id: 't1', status: 'processing', progress: p });
+    const first = progress(10);
+    await pub.publishUser(first, { unlessOnce: endingMark('t1') });
+    // A guarded publish records nothing: the mark is still absent, so a second one goes out too.
+    const second = progress(20);
+    await pub.publishUser(second, { unlessOnce: endingMark('t1') });
+    expect(await r.client.hexists(keys.eventOnce(uid), endingMark('t1'))).toBe(0);
+    await markEnding(r.client, uid, 't1');
+    const late = progress(30);
+    await pub.publishUser(late, { unlessOnce: endingMark('t1') });
+    // Another task of the same user is not affected by t1's mark.
+    const other = makeEvent('task.progress_update', uid, { task_id: 't2', status: 'processing', progress: 5 });
+    await pub.publishUser(other, { unlessOnce: endingMark('t2') });
+    const done = makeEvent('task.progress_update', uid, { task_id: 't1', status: 'completed', progress: 100 });
+    await pub.publishUser(done, { once: 't1' });
+    await waitFor(() => ch.messages.some((m) => m.event_id === done.event_id), 5000, 'the terminal event');
+    expect(ch.messages.map((m) => m.event_id)).toEqual([first.event_id, second.event_id, other.event_id, done.event_id]);
+    const history = (await r.client.lrange(keys.eventHistory(uid), 0, -1)).map((j) => (JSON.parse(j) as { event_id: string }).event_id);
+    expect(history).toEqual([first.event_id, second.event_id, other.event_id, done.event_id]);
+    await ch.close();
   });
 });
 

@@ -89,7 +89,11 @@ describe('TASK.* through real BullMQ workers', () => {
     expect(ev.at(-1)!.data.error.message).toMatch(/document_data\.content is empty/);
     const st = await svc.rpc('TASK.get_task_status', { args: [taskId] });
     expect(st.body.data).toMatchObject({ status: 'failed', error: { code: 'INVALID_INPUT' } });
-    const job = await svc.core.tasks!.queues.get('computation').getJob(taskId);
+    // The event goes out before BullMQ records the failure (the processor throws after it): wait for that.
+    const queue = svc.core.tasks!.queues.get('computation');
+    await waitFor(async () => (await queue.getJob(taskId))?.finishedOn, 10000, 'the job recorded as failed');
+    const job = await queue.getJob(taskId);
+    expect(await job!.getState()).toBe('failed');
     expect(job?.attemptsMade).toBe(1);
     await col.close();
   });
