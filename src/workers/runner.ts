@@ -199,7 +199,17 @@ async function runTracked(rt: Runtime, job: Job, kind: AnyTaskKind, jobSignal?: 
   const d = job.data as TrackedJobData;
   const tid = d.task_id;
   const log = o.logger.child({ task_id: tid, kind: kind.name, job_id: job.id });
-  const [doc, cancelFlag] = await Promise.all([svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid))]);
+  const maxAttempts = job.opts.attempts ?? 1;
+  const n = job.attemptsMade + 1;
+  const started = Date.now();
+  const startedEvent = ['started', null, 'started', { attempt: n, max_attempts: maxAttempts, worker_id: o.workerId }] as const;
+  // A first run (no earlier attempt, never stalled) starts from progress 0, so its `started` update
+  // and event go out with the reads below (one round trip; a task that already ended refuses the
+  // update and drops the event). A retry or a recovered stalled job reads first, to start from the
+  // progress already reached.
+  const fresh = job.attemptsMade === 0 && !job.stalledCounter;
+  let reporter = fresh ? new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: 0, workerId: o.workerId }) : undefined;
+  const [doc, cancelFlag, early] = await Promise.all([svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid)), reporter?.emit(...startedEvent)]);
   if (doc && TERMINAL_STATUSES.has(doc.task_info.status)) {
     log.info({ status: doc.task_info.status }, 'task already ended; job skipped');
     // The attempt that ended it may have died between the registry update and the event: publish
@@ -212,14 +222,11 @@ async function runTracked(rt: Runtime, job: Job, kind: AnyTaskKind, jobSignal?: 
     });
     throw new UnrecoverableError(`task already ${doc.task_info.status}`);
   }
-  const reporter = new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: doc?.progress.progress_percent ?? 0, workerId: o.workerId });
-  const maxAttempts = job.opts.attempts ?? 1;
-  const n = job.attemptsMade + 1;
-  const started = Date.now();
+  reporter ??= new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: doc?.progress.progress_percent ?? 0, workerId: o.workerId });
   const end = (outcome: string) => m.duration.observe({ kind: kind.name, outcome }, (Date.now() - started) / 1000);
   try {
     if (cancelFlag !== null) throw cancelled();
-    if ((await reporter.emit('started', null, 'started', { attempt: n, max_attempts: maxAttempts, worker_id: o.workerId })) === 'terminal') throw cancelled('task ended before it started');
+    if ((early ?? (await reporter.emit(...startedEvent))) === 'terminal') throw cancelled('task ended before it started');
     const progress: TaskRunContext['progress'] = async (pct, step, data) => {
       if ((await reporter.emit('processing', pct, step, data)) === 'terminal') throw cancelled('task ended while running');
       await o.onProgress?.({ taskId: tid, status: 'processing', progress: reporter.progress, step });

@@ -38,19 +38,22 @@ export class VectorStore {
     return keys.vectorsMeta(this.companyId, collection);
   }
 
-  async put(collection: string, docs: readonly StoredDoc[]): Promise<void> {
-    if (docs.length === 0) return;
+  /** Stores a batch; answers the collection's size after it (read in the same round trip). */
+  async put(collection: string, docs: readonly StoredDoc[]): Promise<number> {
+    if (docs.length === 0) return this.redis.hlen(this.data(collection));
     const vectors = new Map<string, string>();
     const meta = new Map<string, string>();
     for (const d of docs) {
       vectors.set(d.id, toBase64(d.vector));
       meta.set(`doc:${d.id}`, JSON.stringify({ preview: d.preview, metadata: d.metadata }));
     }
-    await Promise.all([this.redis.hset(this.data(collection), vectors), this.redis.hset(this.meta(collection), meta)]);
+    // HLEN after HSET on the same key: same node, same connection, so it counts this batch.
+    const [, , count] = await Promise.all([this.redis.hset(this.data(collection), vectors), this.redis.hset(this.meta(collection), meta), this.redis.hlen(this.data(collection))]);
+    return count;
   }
 
-  async finish(collection: string, info: Record<string, string | number>): Promise<number> {
-    const count = await this.redis.hlen(this.data(collection));
+  /** Records the collection's metadata; `count` is the size the last put() answered. */
+  async finish(collection: string, count: number, info: Record<string, string | number>): Promise<number> {
     const fields: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, { method: EMBEDDING_METHOD, dims: String(EMBEDDING_DIMS), count: String(count), updated_at: new Date().toISOString() });
     for (const [k, v] of Object.entries(info)) fields[k] = String(v);
     await this.redis.hset(this.meta(collection), fields);

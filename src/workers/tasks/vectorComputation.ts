@@ -47,15 +47,16 @@ export default defineTask({
     if (docs.length === 0) throw invalidInput(`no document has text to embed (${skipped.length} skipped: ${skipped[0]?.reason ?? 'none'})`);
     const store = new VectorStore(ctx.deps.service.redis, ctx.companyId);
     await ctx.progress(5, 'embedding', { done: 0, total: docs.length });
+    let size = 0;
     for (let i = 0; i < docs.length; i += VECTOR_BATCH_SIZE) {
       ctx.checkpoint();
       const batch: StoredDoc[] = docs.slice(i, i + VECTOR_BATCH_SIZE).map((d) => ({ id: d.id, vector: embed(d.text), preview: d.text.slice(0, 200), metadata: d.metadata }));
-      await store.put(input.collection_name, batch);
+      size = await store.put(input.collection_name, batch);
       const done = Math.min(docs.length, i + VECTOR_BATCH_SIZE);
       await ctx.progress(5 + Math.floor((90 * done) / docs.length), 'embedding', { done, total: docs.length });
     }
     ctx.checkpoint();
-    const count = await store.finish(input.collection_name, { last_task_id: ctx.taskId });
+    const count = await store.finish(input.collection_name, size, { last_task_id: ctx.taskId });
     return { collection_name: input.collection_name, company_id: ctx.companyId, method: EMBEDDING_METHOD, dims: EMBEDDING_DIMS, embedded: docs.length, skipped, collection_count: count };
   },
 });
