@@ -154,7 +154,7 @@ process.on('message', (m: { cmd: string }) => {
     // FANOUT_HEAP_DIR: also write a heap snapshot (to find what a connection holds).
     const dir = process.env.FANOUT_HEAP_DIR;
     if (dir) v8.writeHeapSnapshot(`${dir}/fanout-${kind}-${Date.now()}.heapsnapshot`);
-    send({ mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external } });
+    send({ mem: { rss: u.rss, heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers } });
   } else if (m.cmd === 'attaching') {
     send({ attaching: started.attaching() });
   } else if (m.cmd === 'stop') {

@@ -135,7 +135,7 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
   const { port } = await nextMessage<{ port: number }>(server, (m) => m.ready, 60000, 'server ready');
   const url = `http://127.0.0.1:${port}`;
   server.send({ cmd: 'mem' });
-  const mem0 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const mem0 = (await nextMessage<{ mem: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
   const t0 = performance.now();
   const per = Math.ceil(SOCKETS / PROCS);
   const clients = Array.from({ length: PROCS }, (_, i) => child('fanout-client.ts', [clientKind, url, String(i * per), String(Math.min(per, SOCKETS - i * per)), TOKEN]));
@@ -154,7 +154,11 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
   }
   const settleS = (performance.now() - settleStart) / 1000;
   server.send({ cmd: 'mem' });
-  const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  // Where the RSS per socket goes besides the live heap: V8's committed heap and memory outside it.
+  const m0 = mem0;
+  const perSocket = (a: number, b: number) => `${round((a - b) / Math.max(1, connected) / 1024, 1)} KiB`;
+  console.error(`${variant}: per socket: rss ${perSocket(mem1.rss, m0.rss)}, heap used ${perSocket(mem1.heapUsed, m0.heapUsed)}, heap committed ${perSocket(mem1.heapTotal, m0.heapTotal)}, external ${perSocket(mem1.external, m0.external)} (array buffers ${perSocket(mem1.arrayBuffers, m0.arrayBuffers)})`);
   const rates: RateResult[] = [];
   for (const [phase, rate] of RATES.entries()) {
     await Promise.all(clients.map((c) => (c.send({ cmd: 'reset', phase }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));

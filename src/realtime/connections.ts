@@ -39,6 +39,39 @@ export interface ConnectionManagerDeps {
   observer: SinkObserver;
   logger: Logger;
   onCount: (kind: string, delta: number) => void;
+  /** Connect-time syncs (Firestore/RTDB reads) running at once on this node (default SYNC_CONCURRENCY). */
+  syncConcurrency?: number;
+}
+
+/**
+ * Connect-time syncs in flight per node. A reconnect storm (every socket of a restarted node coming
+ * back at once) would otherwise start three Firestore/RTDB reads per socket together: thousands of
+ * gRPC calls whose buffers all live at the same time (the fan-out bench measured ~55 KiB of native
+ * memory per socket kept by the allocator after a 3,000-socket storm, against ~0 with the reads
+ * queued), and a burst Firestore itself would throttle. Queued syncs only delay that socket's own
+ * first snapshot; its live events are held meanwhile, as during any sync.
+ */
+export const SYNC_CONCURRENCY = 32;
+
+/** At most `limit` calls of `run` in flight; the others wait in arrival order. */
+export class Gate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active += 1;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next waiter (active unchanged), or is freed.
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
 }
 
 /**
@@ -48,8 +81,11 @@ export interface ConnectionManagerDeps {
 export class ConnectionManager {
   private readonly open = new Set<OpenConnection>();
   private attachingN = 0;
+  private readonly syncGate: Gate;
 
-  constructor(private readonly d: ConnectionManagerDeps) {}
+  constructor(private readonly d: ConnectionManagerDeps) {
+    this.syncGate = new Gate(Math.max(1, d.syncConcurrency ?? SYNC_CONCURRENCY));
+  }
 
   get size(): number {
     return this.open.size;
@@ -97,7 +133,7 @@ export class ConnectionManager {
         await d.channels.add(uid, sink);
         const [history, syncs] = await Promise.all([
           lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId, d.historyMaxLen) : undefined,
-          this.syncs(uid, anchor),
+          this.syncGate.run(() => this.syncs(uid, anchor)),
         ]);
         if (history) {
           let replayed = 0;
