@@ -140,7 +140,8 @@ export class RedisTaskRegistry implements TaskRegistry {
     )) as [number, string, string?];
     const stored = Number(res[1]);
     const now = Number.isFinite(stored) ? stored : 0;
-    const r = { outcome: (res[0] === -1 ? 'missing' : res[0] === 0 ? 'terminal' : 'updated') as TaskUpdateOutcome, progress: now };
+    const outcome: TaskUpdateOutcome = res[0] === -1 ? 'missing' : res[0] === 0 ? 'terminal' : 'updated';
+    const r = { outcome, progress: now };
     const uid = r.outcome === 'updated' && this.opts.onTask && TERMINAL_STATUSES.has(input.status) ? res[2] : undefined;
     // The note on the user's document and the caller's next step (its event) go out together.
     await Promise.all([uid ? this.opts.onTask!(JSON.parse(uid) as string, input.taskId, true) : undefined, then?.(r)]);

@@ -71,15 +71,17 @@ function withTimeout<T>(work: (signal: () => AbortSignal) => Promise<T>, ms: num
       clearTimeout(timer);
       fn();
     };
+    // A handler that throws synchronously is routed like one that rejects (normaliseError decides).
+    const asError = (e: unknown) => (e instanceof Error ? e : new Error(String(e)));
     let running: Promise<T>;
     try {
       running = work(signal);
     } catch (err) {
-      running = Promise.reject(err as Error);
+      running = Promise.reject(asError(err));
     }
     running.then(
       (v) => settle(() => resolve(v)),
-      (e: unknown) => settle(() => reject(e as Error)),
+      (e: unknown) => settle(() => reject(asError(e))),
     );
   });
 }
