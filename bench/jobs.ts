@@ -20,7 +20,7 @@
  * start of the load to the last completion. First event = call sent → the worker's first event
  * (`started`; for bare BullMQ: add → QueueEvents `active`). Unloaded: one task at a time.
  *
- *   npm run bench:jobs                     (BENCH_JOBS=400 BENCH_PACED=50 BENCH_WORKERS=1,4)
+ *   npm run bench:jobs                     (BENCH_JOBS=2000 BENCH_PACED=50 BENCH_WORKERS=1,4)
  *   npm run bench:jobs -- --profile        (or PROFILE=1: API and worker processes under --cpu-prof)
  *   BENCH_JOBS_PATHS=bare,minimal,document,original   (a subset)
  */
@@ -36,7 +36,8 @@ import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort
 import { benchEntry } from './build.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
-const N = Number(process.env.BENCH_JOBS ?? 400);
+// 2,000: a 400-task run of bare BullMQ lasted a quarter of a second, mostly warm-up.
+const N = Number(process.env.BENCH_JOBS ?? 2000);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 32);
 const PACED = Number(process.env.BENCH_PACED ?? 50);
 const WARMUP = Number(process.env.BENCH_WARMUP_TASKS ?? 32);
