@@ -72,6 +72,9 @@ async function main() {
     LOG_LEVEL: 'silent',
     INSTANCE_ID: 'bench',
     LISTENERS_SERVICE_TOKEN: 'bench-token-0123456789abcdef',
+    // notif.add goes to the consumer channel user:{uid} (by default deltas stay on the internal
+    // rt:deltas:{uid} channel, CONTRACT §13.5, and this bench would wait for them forever).
+    LISTENERS_REDIS_DELTAS: 'true',
   });
   if (!res.ok) throw new Error(res.problems.join('; '));
   const config = res.config;
