@@ -136,7 +136,7 @@ interface RawWsState {
 }
 
 /** Ticks per ping interval: each tick visits one slice of the clients. */
-const SWEEP_SLICES = 20;
+const SWEEP_SLICES = 100;
 
 /**
  * One liveness sweep for every /ws client (not a timer and a closure per socket), in slices: each
