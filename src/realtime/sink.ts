@@ -22,6 +22,60 @@ export interface SinkLimits {
 
 export const DEFAULT_SINK_LIMITS: SinkLimits = { maxConsecutiveDrops: 200, maxReplayBuffer: 5000, recentIds: 512 };
 
+/**
+ * A 53-bit hash of an event id: two independent 32-bit FNV-1a style passes (different offsets
+ * and multipliers), 21 bits of one joined to 32 of the other. Used only to recognise ids this
+ * connection already sent; with at most `recentIds` (512) remembered, two different ids colliding
+ * is about one chance in 10^13 per event.
+ */
+export function idHash(id: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  a ^= a >>> 13;
+  a = Math.imul(a, 0xc2b2ae35);
+  a ^= a >>> 16;
+  return (b & 0x1fffff) * 0x100000000 + (a >>> 0);
+}
+
+/**
+ * The last `capacity` ids a connection sent, as hashes in a ring (8 bytes each, grown on demand up
+ * to `capacity`): a Set of the id strings cost ~90 bytes per id, ~45 KiB on every long-lived socket.
+ */
+class SentIds {
+  private ring: Float64Array;
+  private count = 0;
+  private next = 0;
+
+  constructor(private readonly capacity: number) {
+    this.ring = new Float64Array(Math.min(8, capacity));
+  }
+
+  has(id: string): boolean {
+    const h = idHash(id);
+    const n = Math.min(this.count, this.ring.length);
+    for (let i = 0; i < n; i++) if (this.ring[i] === h) return true;
+    return false;
+  }
+
+  add(id: string): void {
+    if (this.count === this.ring.length && this.ring.length < this.capacity) {
+      const bigger = new Float64Array(Math.min(this.capacity, this.ring.length * 2));
+      bigger.set(this.ring);
+      this.next = this.ring.length;
+      this.ring = bigger;
+    }
+    this.ring[this.next] = idHash(id);
+    this.next = (this.next + 1) % this.ring.length;
+    if (this.count < this.ring.length) this.count += 1;
+  }
+}
+
 export interface SinkObserver {
   delivered(kind: string): void;
   dropped(kind: string, reason: string): void;
@@ -43,7 +97,7 @@ export interface EventSink {
 export class ConnectionSink implements EventSink {
   private replaying = 0;
   private held: Array<{ env: EventEnvelope; raw: string | undefined }> = [];
-  private readonly recent = new Set<string>();
+  private readonly recent: SentIds;
   private consecutiveDrops = 0;
   private closed = false;
 
@@ -51,7 +105,9 @@ export class ConnectionSink implements EventSink {
     private readonly transport: ConnectionTransport,
     private readonly limits: SinkLimits,
     private readonly observer: SinkObserver,
-  ) {}
+  ) {
+    this.recent = new SentIds(Math.max(1, limits.recentIds));
+  }
 
   deliver(env: EventEnvelope, raw: string): void {
     if (this.closed) return;
@@ -124,9 +180,5 @@ export class ConnectionSink implements EventSink {
 
   private remember(id: string): void {
     this.recent.add(id);
-    if (this.recent.size > this.limits.recentIds) {
-      const oldest = this.recent.values().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
   }
 }
