@@ -103,15 +103,19 @@ export function createTaskStarter(o: { deps: BaseDeps; queues: QueueSet }): Star
     const queue = queues.get(kind.queue);
     return withStartLock(deps, queue, taskId, async (claimed) => {
       await claimTaskId(kind, taskId, userId, claimed);
-      // One round trip: the registration, then (in order on this connection) the `queued` event.
+      // The registration, then the `queued` event: in one round trip on a single Redis (one
+      // connection keeps their order); on a cluster the event waits, as the task key and the user's
+      // history live on different nodes and the document must exist when the event is seen.
       // Under the start lock, with the id claimed above, the registration is not refused.
-      await Promise.all([
+      const registered = Promise.all([
         deps.redis.del(keys.taskCancel(taskId)),
         // A new run of this id has a terminal event of its own to publish (once per run).
         deps.redis.hdel(keys.eventOnce(userId), taskId, endingMark(taskId)),
         deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
-        publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue }),
       ]);
+      const queued = () => publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });
+      if (deps.config.redis.cluster) await registered.then(queued);
+      else await Promise.all([registered, queued()]);
       const jobId = await enqueue(deps, queue, kind, { task_id: taskId, user_id: userId, company_id: companyId, max_duration: kind.options.maxDurationSeconds, payload });
       enqueued.inc({ kind: kind.name });
       return jobId;
