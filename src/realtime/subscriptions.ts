@@ -68,9 +68,13 @@ export class UserChannels {
     const prev = this.chains.get(uid) ?? Promise.resolve();
     const next = prev.catch(() => undefined).then(() => this.converge(uid));
     this.chains.set(uid, next);
-    void next.finally(() => {
+    // Cleanup on either outcome; the caller of add/remove handles `next`'s own rejection, and this
+    // derived promise must not become an unhandled one (a subscribe failing while the node shuts
+    // down, "Connection is closed", surfaced that way).
+    const forget = () => {
       if (this.chains.get(uid) === next) this.chains.delete(uid);
-    });
+    };
+    next.then(forget, forget);
     return next;
   }
 
