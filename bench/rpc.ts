@@ -102,7 +102,17 @@ async function load(port: number, path: string, seconds: number, record: boolean
   return GENERATOR === 'wrk' ? loadWrk(port, path, seconds) : loadNode(port, path, seconds, record);
 }
 
-const GENERATOR = process.env.BENCH_GENERATOR ?? (spawnSync('wrk', ['--version']).error ? 'node' : 'wrk');
+/** wrk from Debian's packages (installed here with apt-get when run as root and missing); the Node client otherwise. */
+function wrkAvailable(): boolean {
+  const present = () => !spawnSync('wrk', ['--version']).error;
+  if (present()) return true;
+  if (process.getuid?.() === 0) {
+    process.stderr.write('installing wrk with apt-get for the load generator...\n');
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  return present();
+}
+const GENERATOR = process.env.BENCH_GENERATOR ?? (wrkAvailable() ? 'wrk' : 'node');
 if (GENERATOR !== 'wrk' && GENERATOR !== 'node') throw new Error('BENCH_GENERATOR: wrk or node');
 let runs = 0;
 
