@@ -7,11 +7,13 @@
  *   npm run bench:rpc -- --profile             (or PROFILE=1: each Node server under --cpu-prof)
  *   BENCH_RPC_TARGETS=bare,rpc,original        (a subset, in that order)
  *   BENCH_ROUNDS=3                             (every target 3 times, interleaved; the median round is shown with the range)
+ *   BENCH_GENERATOR=node                       (the Node http client instead of wrk)
  *
  * One fresh redis-server (private port) serves every target, flushed between them; the Firestore
  * emulator (presence writes of the rpc modes) runs in a process of its own. Each server runs
- * alone in a child process; the load generator (keep-alive HTTP, this process) runs a warm-up and
- * then a timed window against each in turn. The original needs Debian's python3-fastapi,
+ * alone in a child process (compiled JavaScript, bench/build.ts); the load generator (wrk, one
+ * thread, keep-alive; or the Node client in this process) runs a warm-up and then a timed window
+ * against each in turn. The original needs Debian's python3-fastapi,
  * python3-uvicorn and python3-redis for /usr/bin/python3 (installed here with apt-get when run as
  * root); its folder is BASELINES_DIR (default ../shared/baselines next to the repo). When either is
  * missing, only that row is skipped and the reason printed.
