@@ -76,16 +76,6 @@ end
 return 1
 `;
 
-/** Hash field names of the fields every online write sets (JSON-encoded paths, see hashDoc.ts). */
-const ONLINE = {
-  userId: field('user_info', 'user_id'),
-  sessionId: field('user_info', 'session_id'),
-  backendRoute: field('user_info', 'backend_route'),
-  lastSeen: field('user_info', 'last_seen_at'),
-  status: field('user_info', 'status'),
-  lastHeartbeat: field('heartbeat', 'last_heartbeat'),
-  ttl: field('heartbeat', 'ttl_seconds'),
-};
 const ONLINE_STATUS = JSON.stringify('online');
 
 /** The unified registry (CONTRACT §5): Redis, every key with a TTL, no scans, atomic field writes. */
@@ -133,13 +123,13 @@ export class UnifiedRegistryStore implements RegistryStore {
   private onlineFields(userId: string, sessionId: string, backendRoute: string, nowIso: string): string[] {
     const iso = JSON.stringify(nowIso);
     return [
-      ONLINE.userId, JSON.stringify(userId),
-      ONLINE.sessionId, JSON.stringify(sessionId),
-      ONLINE.backendRoute, JSON.stringify(backendRoute),
-      ONLINE.lastSeen, iso,
-      ONLINE.status, ONLINE_STATUS,
-      ONLINE.lastHeartbeat, iso,
-      ONLINE.ttl, String(this.opts.heartbeatTtlSeconds),
+      F.userId, JSON.stringify(userId),
+      F.sessionId, JSON.stringify(sessionId),
+      F.backendRoute, JSON.stringify(backendRoute),
+      F.lastSeen, iso,
+      F.status, ONLINE_STATUS,
+      F.lastHeartbeat, iso,
+      F.ttl, String(this.opts.heartbeatTtlSeconds),
     ];
   }
 
@@ -203,8 +193,8 @@ export class UnifiedRegistryStore implements RegistryStore {
     const now = this.now();
     const nowIso = now.toISOString();
     const iso = JSON.stringify(nowIso);
-    const fields = [ONLINE.lastHeartbeat, iso, ONLINE.ttl, String(this.opts.heartbeatTtlSeconds), ONLINE.userId, JSON.stringify(userId), ONLINE.status, ONLINE_STATUS, ONLINE.lastSeen, iso];
-    if (sessionId) fields.push(ONLINE.sessionId, JSON.stringify(sessionId));
+    const fields = [F.lastHeartbeat, iso, F.ttl, String(this.opts.heartbeatTtlSeconds), F.userId, JSON.stringify(userId), F.status, ONLINE_STATUS, F.lastSeen, iso];
+    if (sessionId) fields.push(F.sessionId, JSON.stringify(sessionId));
     const [company] = await Promise.all([
       this.writeUser(userId, fields, now.getTime()),
       sessionId ? this.redis.set(keys.session(sessionId), userId, 'EX', USER_TTL_SECONDS) : undefined,
