@@ -149,3 +149,13 @@ export async function waitReady(client: RedisClient, timeoutMs = 10000): Promise
     client.on('ready', onReady);
   });
 }
+
+/**
+ * True when every command a process sends on its main client reaches one Redis over one
+ * connection, so Redis runs them in the order they were sent, whatever their keys (a single node).
+ * On a cluster, commands for keys in different slots go to different nodes and may run in any
+ * order: a step that must follow another has to wait for its answer there.
+ */
+export function commandsRunInSendOrder(settings: Pick<RedisSettings, 'cluster'>): boolean {
+  return !settings.cluster;
+}

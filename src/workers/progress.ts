@@ -19,11 +19,11 @@
 import type { ServiceDeps } from '../app/deps.js';
 import { TERMINAL_STATUSES, type AfterTaskUpdate, type TaskProgressInput, type TaskUpdateOutcome } from '../registry/types.js';
 import { endingMark, makeEvent, markEnding, type PublishOptions } from '../shared/events.js';
+import { commandsRunInSendOrder } from '../shared/redis.js';
 
 type ProgressDeps = Pick<ServiceDeps, 'taskRegistry' | 'publisher' | 'logger' | 'metrics' | 'redis' | 'config'>;
 
-/** True when this process's commands reach one Redis over one ordered connection (not a cluster). */
-const ordered = (deps: Pick<ServiceDeps, 'config'>) => !deps.config.redis.cluster;
+const ordered = (deps: Pick<ServiceDeps, 'config'>) => commandsRunInSendOrder(deps.config.redis);
 
 /**
  * Ends a task: the ending mark, then the terminal registry update (in one round trip on a single

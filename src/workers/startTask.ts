@@ -12,6 +12,7 @@ import { TERMINAL_STATUSES } from '../registry/types.js';
 import { conflict, toErrorBody, unavailable } from '../shared/errors.js';
 import { endingMark } from '../shared/events.js';
 import { keys } from '../shared/keys.js';
+import { commandsRunInSendOrder } from '../shared/redis.js';
 import { publishTaskEvent, TaskProgress } from './progress.js';
 import type { QueueSet } from './queues.js';
 import type { TrackedJobData } from './runner.js';
@@ -114,8 +115,8 @@ export function createTaskStarter(o: { deps: BaseDeps; queues: QueueSet }): Star
         deps.taskRegistry.registerTask({ taskId, taskType: kind.name, userId, companyId, priority: kind.options.priority, maxDuration: kind.options.maxDurationSeconds }),
       ]);
       const queued = () => publishTaskEvent(deps, userId, taskId, 'queued', 0, { step: 'queued', task_type: kind.name, queue: kind.queue });
-      if (deps.config.redis.cluster) await registered.then(queued);
-      else await Promise.all([registered, queued()]);
+      if (commandsRunInSendOrder(deps.config.redis)) await Promise.all([registered, queued()]);
+      else await registered.then(queued);
       const jobId = await enqueue(deps, queue, kind, { task_id: taskId, user_id: userId, company_id: companyId, max_duration: kind.options.maxDurationSeconds, payload });
       enqueued.inc({ kind: kind.name });
       return jobId;
