@@ -204,12 +204,14 @@ async function runTracked(rt: Runtime, job: Job, kind: AnyTaskKind, jobSignal?: 
   const started = Date.now();
   const startedEvent = ['started', null, 'started', { attempt: n, max_attempts: maxAttempts, worker_id: o.workerId }] as const;
   // A first run (no earlier attempt, never stalled) starts from progress 0, so its `started` update
-  // and event go out with the reads below (one round trip; a task that already ended refuses the
-  // update and drops the event). A retry or a recovered stalled job reads first, to start from the
-  // progress already reached.
+  // and event go out with the cancel-flag read (one round trip), and the task document is read only
+  // when that update says the task had already ended (it then refuses the update and drops the
+  // event). A retry or a recovered stalled job reads the document first, to start from the progress
+  // already reached.
   const fresh = job.attemptsMade === 0 && !job.stalledCounter;
   let reporter = fresh ? new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: 0, workerId: o.workerId }) : undefined;
-  const [doc, cancelFlag, early] = await Promise.all([svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid)), reporter?.emit(...startedEvent)]);
+  const [firstDoc, cancelFlag, early] = await Promise.all([fresh ? undefined : svc.taskRegistry.getTaskRegistry(tid), svc.redis.get(keys.taskCancel(tid)), reporter?.emit(...startedEvent)]);
+  const doc = early === 'terminal' ? await svc.taskRegistry.getTaskRegistry(tid) : firstDoc;
   if (doc && TERMINAL_STATUSES.has(doc.task_info.status)) {
     log.info({ status: doc.task_info.status }, 'task already ended; job skipped');
     // The attempt that ended it may have died between the registry update and the event: publish
