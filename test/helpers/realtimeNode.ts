@@ -133,3 +133,20 @@ export function recordWs(url: string, query: Record<string, string>, headers: Re
   opened.catch(() => undefined);
   return { ws, frames, opened, close: () => ws.close() };
 }
+
+/**
+ * Clients a test file opened, closed together at its end: `track(c)` returns `c` and remembers it;
+ * `closeAll()` closes every one (afterAll).
+ */
+export function clientTracker(): { track<T extends { close(): void }>(c: T): T; closeAll(): void } {
+  const open: Array<{ close(): void }> = [];
+  return {
+    track(c) {
+      open.push(c);
+      return c;
+    },
+    closeAll() {
+      for (const c of open.splice(0)) c.close();
+    },
+  };
+}

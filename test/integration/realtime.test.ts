@@ -6,7 +6,7 @@ import { freePort } from '../helpers/net.js';
 import { startFirestore, testRedis, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
 import type { RedisHandle } from '../../src/shared/redis.js';
 import { idToken, startAuthEmulator, type AuthEmulator } from '../helpers/realtimeAuth.js';
-import { connected, recordSocket, recordWs, refused, startGatewayNode, type GatewayNode, type RecordingSocket } from '../helpers/realtimeNode.js';
+import { clientTracker, connected, recordSocket, recordWs, refused, startGatewayNode, type GatewayNode, type RecordingSocket } from '../helpers/realtimeNode.js';
 
 /**
  * Three gateway nodes on one real Redis, one Firestore emulator, one Realtime Database server
@@ -19,11 +19,7 @@ let rtdb: FirebaseServer;
 let redis: RedisHandle;
 let nodes: GatewayNode[] = [];
 const GRACE_MS = 300;
-const open: Array<{ close(): void }> = [];
-const track = <T extends { close(): void }>(c: T): T => {
-  open.push(c);
-  return c;
-};
+const { track, closeAll } = clientTracker();
 
 beforeAll(async () => {
   fs = await startFirestore();
@@ -37,7 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of open) c.close();
+  closeAll();
   await Promise.all(nodes.map((n) => n.close()));
   await redis?.close();
   await authEmu?.stop();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEvent, type EventEnvelope } from '../../src/shared/events.js';
 import { waitReady } from '../../src/shared/redis.js';
 import { startFirestore, TEST_TOKEN, uniq, waitFor, type FirestoreEmulator } from '../helpers/env.js';
-import { connected, recordSocket, recordWs, startGatewayNode, type GatewayNode, type RecordingSocket } from '../helpers/realtimeNode.js';
+import { clientTracker, connected, recordSocket, recordWs, startGatewayNode, type GatewayNode, type RecordingSocket } from '../helpers/realtimeNode.js';
 
 /**
  * Replay after the connect-time syncs (issue 9 item 5): those syncs are sent to one socket and are
@@ -12,11 +12,7 @@ import { connected, recordSocket, recordWs, startGatewayNode, type GatewayNode, 
 const MAX_LEN = 8;
 let fs: FirestoreEmulator;
 let node: GatewayNode;
-const open: Array<{ close(): void }> = [];
-const track = <T extends { close(): void }>(c: T): T => {
-  open.push(c);
-  return c;
-};
+const { track, closeAll } = clientTracker();
 
 beforeAll(async () => {
   fs = await startFirestore();
@@ -24,7 +20,7 @@ beforeAll(async () => {
   await waitReady(node.core.redis.client); // the request-path client has no offline queue
 });
 afterAll(async () => {
-  for (const c of open) c.close();
+  closeAll();
   await node?.close();
   fs?.stop();
 });
