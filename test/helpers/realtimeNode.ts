@@ -138,14 +138,14 @@ export function recordWs(url: string, query: Record<string, string>, headers: Re
  * Clients a test file opened, closed together at its end: `track(c)` returns `c` and remembers it;
  * `closeAll()` closes every one (afterAll).
  */
-export function clientTracker(): { track<T extends { close(): void }>(c: T): T; closeAll(): void } {
+export function clientTracker(): { track: <T extends { close(): void }>(c: T) => T; closeAll: () => void } {
   const open: Array<{ close(): void }> = [];
   return {
-    track(c) {
+    track: (c) => {
       open.push(c);
       return c;
     },
-    closeAll() {
+    closeAll: () => {
       for (const c of open.splice(0)) c.close();
     },
   };
