@@ -80,7 +80,8 @@ export class Gate {
  */
 export class ConnectionManager {
   private readonly open = new Set<OpenConnection>();
-  private attachingN = 0;
+  /** Connect-time work in flight (subscribe, replay, syncs): shutdown waits for it before the clients close. */
+  private readonly attachingWork = new Set<Promise<void>>();
   private readonly syncGate: Gate;
 
   constructor(private readonly d: ConnectionManagerDeps) {
@@ -93,7 +94,7 @@ export class ConnectionManager {
 
   /** Connections still subscribing / replaying / building their syncs (live events held meanwhile). */
   get attaching(): number {
-    return this.attachingN;
+    return this.attachingWork.size;
   }
 
   /**
@@ -125,35 +126,41 @@ export class ConnectionManager {
     };
     this.open.add(conn);
     d.onCount(transport.kind, 1);
-    this.attachingN += 1;
+    const work = sink.withHeldLive(async () => {
+      // The syncs' anchor is read before subscribing: what follows it is live or replayable.
+      const anchor = await historyAnchor(d.redis, d.historyKey(uid));
+      await d.channels.add(uid, sink);
+      const [history, syncs] = await Promise.all([
+        lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId, d.historyMaxLen) : undefined,
+        this.syncGate.run(() => this.syncs(uid, anchor)),
+      ]);
+      if (history) {
+        let replayed = 0;
+        for (const e of history.events) if (sink.write(e)) replayed += 1;
+        conn.initialReplay = { replayed, complete: history.complete };
+      }
+      // Syncs last: the client's state ends on the current snapshot, not on a replayed older one.
+      for (const e of syncs) sink.write(e);
+    });
+    this.attachingWork.add(work);
+    const done = () => void this.attachingWork.delete(work);
+    work.then(done, done);
     try {
-      await sink.withHeldLive(async () => {
-        // The syncs' anchor is read before subscribing: what follows it is live or replayable.
-        const anchor = await historyAnchor(d.redis, d.historyKey(uid));
-        await d.channels.add(uid, sink);
-        const [history, syncs] = await Promise.all([
-          lastEventId ? readHistorySince(d.redis, d.historyKey(uid), lastEventId, d.historyMaxLen) : undefined,
-          this.syncGate.run(() => this.syncs(uid, anchor)),
-        ]);
-        if (history) {
-          let replayed = 0;
-          for (const e of history.events) if (sink.write(e)) replayed += 1;
-          conn.initialReplay = { replayed, complete: history.complete };
-        }
-        // Syncs last: the client's state ends on the current snapshot, not on a replayed older one.
-        for (const e of syncs) sink.write(e);
-      });
+      await work;
     } catch (err) {
       await conn.close();
       throw err;
-    } finally {
-      this.attachingN -= 1;
     }
     return conn;
   }
 
-  /** Closes every open connection of this node (shutdown). */
+  /**
+   * Closes every open connection of this node (shutdown), after the connect-time work still in
+   * flight: its Firestore and Redis reads must finish before the process closes those clients (a
+   * read cut off by a terminated Firestore client surfaced as an unhandled rejection inside the SDK).
+   */
   async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.attachingWork]);
     await Promise.all([...this.open].map((c) => c.close()));
   }
 
