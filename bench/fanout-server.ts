@@ -10,7 +10,7 @@
  * Driven by the parent over IPC: {cmd:'mem'} → memory after GC, {cmd:'attaching'}, {cmd:'stop'}.
  * Usage (by bench/fanout.ts): tsx --expose-gc bench/fanout-server.ts <gateway|ws|sio> <redisHost> <redisPort> [firestoreHost]
  */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import v8 from 'node:v8';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -22,6 +22,13 @@ export const BENCH_TOKEN = 'bench-service-token-0123456789abcdef';
 
 const send = (m: unknown) => process.send?.(m);
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
+
+/** Listens on a free loopback port; resolves with it. */
+async function listenLocal(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
 
 async function startGateway(): Promise<{ port: number; attaching(): number; stop(): Promise<void> }> {
   if (firestoreHost) process.env.FIRESTORE_EMULATOR_HOST = firestoreHost;
@@ -84,10 +91,8 @@ async function startBareWs(): Promise<{ port: number; attaching(): number; stop(
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr ? addr.port : 0,
+    port: await listenLocal(server),
     attaching: () => 0,
     stop: async () => {
       for (const ws of wss.clients) ws.terminate();
@@ -127,10 +132,8 @@ async function startBareSocketIo(): Promise<{ port: number; attaching(): number;
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr ? addr.port : 0,
+    port: await listenLocal(server),
     attaching: () => 0,
     stop: async () => {
       io.disconnectSockets(true);
