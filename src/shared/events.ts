@@ -244,6 +244,7 @@ export function markEnding(redis: RedisClient, userId: string, taskId: string): 
   const k = keys.eventOnce(userId);
   return Promise.all([redis.hset(k, endingMark(taskId), '1'), redis.expire(k, ONCE_TTL_SECONDS)]);
 }
+
 /** How long a name published once is remembered (longer than any task's life: max_duration + 300 s). */
 const ONCE_TTL_SECONDS = 2 * 24 * 3600;
 
