@@ -1,4 +1,7 @@
-/** Bench helpers for bench/jobs.ts: an awaitable counter. */
+/** Bench helpers for bench/jobs.ts: an awaitable counter and a per-task cost meter. */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { round } from './lib.js';
 export { benchRedis, percentile, round } from './lib.js';
 
 /** Resolves when `count` reaches `target` (or rejects after `timeoutMs`). */
@@ -19,6 +22,66 @@ export function countdown(target: number, timeoutMs: number) {
         clearTimeout(timer);
         resolve();
       }
+    },
+  };
+}
+
+/** CPU seconds (user + system) of a process and all its descendants, from /proc (Linux). */
+export function treeCpuSeconds(rootPids: readonly number[]): number {
+  const tick = 100; // USER_HZ on Linux
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) start after the last ')'.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
+    } catch {
+      // the process ended while reading
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid, depth = 0; p && depth < 64; p = procs.get(p)?.ppid, depth++) if (rootPids.includes(p)) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
+  return total;
+}
+
+/** What the Redis server did: commands, socket reads (one per client write it received) and its CPU seconds. */
+export async function redisCounters(admin: Redis): Promise<{ commands: number; reads: number; cpu: number }> {
+  const info = await admin.info();
+  const num = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return { commands: num('total_commands_processed'), reads: num('total_reads_processed'), cpu: num('used_cpu_user') + num('used_cpu_sys') };
+}
+
+export interface TaskCost {
+  /** CPU ms per task of the path's own processes (API + worker, bare worker, uvicorn + Celery). */
+  server_cpu_ms: number;
+  redis_cpu_ms: number;
+  redis_commands: number;
+  /** Socket reads by Redis per task: each is one client write that reached it (a round trip's request). */
+  redis_reads: number;
+}
+
+/** Snapshots before a measured window; `per(tasks)` gives the costs per task since. */
+export async function costMeter(admin: Redis, pids: () => readonly number[]): Promise<{ per(tasks: number): Promise<TaskCost> }> {
+  const cpu0 = treeCpuSeconds(pids());
+  const r0 = await redisCounters(admin);
+  return {
+    async per(tasks) {
+      const cpu1 = treeCpuSeconds(pids());
+      const r1 = await redisCounters(admin);
+      const n = Math.max(1, tasks);
+      // The two INFO calls themselves: one command and one read each, not counted.
+      return {
+        server_cpu_ms: round(((cpu1 - cpu0) * 1000) / n, 3),
+        redis_cpu_ms: round(((r1.cpu - r0.cpu) * 1000) / n, 3),
+        redis_commands: round((r1.commands - r0.commands - 1) / n, 1),
+        redis_reads: round((r1.reads - r0.reads - 1) / n, 1),
+      };
     },
   };
 }

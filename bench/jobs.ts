@@ -19,6 +19,9 @@
  * Saturated: N tasks, IN_FLIGHT (32) calls outstanding at a time; tasks/s = completions from the
  * start of the load to the last completion. First event = call sent → the worker's first event
  * (`started`; for bare BullMQ: add → QueueEvents `active`). Unloaded: one task at a time.
+ * Cost per task over the saturated window, steadier than tasks/s on a shared machine: CPU of the
+ * path's own processes (from /proc), and from Redis INFO its CPU, commands and socket reads (each
+ * read is one client write: a round trip's request, or several coalesced by the kernel).
  *
  *   npm run bench:jobs                     (BENCH_JOBS=2000 BENCH_PACED=50 BENCH_WORKERS=1,4)
  *   npm run bench:jobs -- --profile        (or PROFILE=1: API and worker processes under --cpu-prof)
@@ -31,7 +34,7 @@ import { Agent, request } from 'node:http';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config/load.js';
-import { countdown } from './jobs-lib.js';
+import { costMeter, countdown, type TaskCost } from './jobs-lib.js';
 import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort, percentile, PYTHON, round, stopProcess, waitPort } from './lib.js';
 import { benchEntry } from './build.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
@@ -52,7 +55,7 @@ const SHORT_DOC = { id: 'd1', text: 'Short note: ACME Corp delivered 3 widgets o
 for (const p of PATHS) if (!['bare', 'minimal', 'document', 'original'].includes(p)) throw new Error(`unknown path ${p}`);
 for (const w of WORKER_COUNTS) if (!Number.isInteger(w) || w < 1) throw new Error('BENCH_WORKERS: positive integers');
 
-interface Saturated { path: string; workers: number; tasks: number; failed: number; tasks_per_s: number; first_event_p50_ms: number; first_event_p99_ms: number }
+interface Saturated { path: string; workers: number; tasks: number; failed: number; tasks_per_s: number; first_event_p50_ms: number; first_event_p99_ms: number; cost: TaskCost }
 interface Unloaded { path: string; workers: number; tasks: number; p50_ms: number; p99_ms: number }
 
 const started = new Set<ChildProcess>();
@@ -80,7 +83,7 @@ async function jobsChild(args: string[], profileName: string, env: Record<string
 }
 
 /** The original's path: uvicorn (1 worker) + celery worker -c N, in their own process groups. */
-async function startOriginal(dir: string, redisPort: number): Promise<{ port: number; stop(): Promise<void> }> {
+async function startOriginal(dir: string, redisPort: number): Promise<{ port: number; pids: number[]; stop(): Promise<void> }> {
   const port = await freePort();
   const env = { ...process.env, BASE_REDIS_PORT: String(redisPort), PYTHONDONTWRITEBYTECODE: '1' };
   const api = spawn(PYTHON, ['-m', 'uvicorn', 'original_jobs:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--log-level', 'warning', '--no-access-log'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
@@ -115,7 +118,7 @@ async function startOriginal(dir: string, redisPort: number): Promise<{ port: nu
     await stop();
     throw err;
   }
-  return { port, stop };
+  return { port, pids: [api.pid, worker.pid].filter((p): p is number => p !== undefined), stop };
 }
 
 function post(agent: Agent, port: number, body: string): Promise<{ ok: boolean; text: string }> {
@@ -187,7 +190,7 @@ async function pool(n: number, inFlight: number, fn: (i: number) => Promise<void
 type MakeCall = (i: number, tag: string) => { body: string; taskId: string };
 
 /** The one load generator every RPC path gets: N calls, IN_FLIGHT at a time, then every task's end awaited. */
-async function driveRpc(path: string, workers: number, port: number, tracker: EventTracker, make: MakeCall, profileNames: string[]): Promise<{ sat: Saturated; unl: Unloaded }> {
+async function driveRpc(path: string, workers: number, port: number, tracker: EventTracker, make: MakeCall, profileNames: string[], meter: () => Promise<{ per(tasks: number): Promise<TaskCost> }>): Promise<{ sat: Saturated; unl: Unloaded }> {
   const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
   const run = async (n: number, tag: string) => {
     tracker.reset();
@@ -208,7 +211,9 @@ async function driveRpc(path: string, workers: number, port: number, tracker: Ev
   };
   await run(WARMUP, 'warm');
   const from = monoUs();
+  const costs = await meter();
   const { t0, rpcErrors } = await run(N, 'sat');
+  const cost = await costs.per(tracker.completed);
   for (const name of profileNames) markWindow('jobs', name, from, monoUs());
   const lat = [...tracker.firstEvent].sort((a, b) => a - b);
   const sat: Saturated = {
@@ -219,6 +224,7 @@ async function driveRpc(path: string, workers: number, port: number, tracker: Ev
     tasks_per_s: round(tracker.completed / ((tracker.lastEndAt - t0) / 1000), 1),
     first_event_p50_ms: round(percentile(lat, 50)),
     first_event_p99_ms: round(percentile(lat, 99)),
+    cost,
   };
   // Unloaded: one task at a time, call sent → the worker's first event.
   tracker.reset();
@@ -331,10 +337,12 @@ async function main() {
         };
         await runBare(WARMUP, 'warm');
         const from = monoUs();
+        const costs = await costMeter(admin, () => [w.child.pid!]);
         const ms = await runBare(N, 'sat');
+        const cost = await costs.per(ended);
         markWindow('jobs', name, from, monoUs());
         const s = [...lat].sort((a, b) => a - b);
-        const sat: Saturated = { path: 'bare BullMQ', workers, tasks: ended, failed: 0, tasks_per_s: round(ended / (ms / 1000), 1), first_event_p50_ms: round(percentile(s, 50)), first_event_p99_ms: round(percentile(s, 99)) };
+        const sat: Saturated = { path: 'bare BullMQ', workers, tasks: ended, failed: 0, tasks_per_s: round(ended / (ms / 1000), 1), first_event_p50_ms: round(percentile(s, 50)), first_event_p99_ms: round(percentile(s, 99)), cost };
         // Unloaded: add → QueueEvents `active`, one job at a time.
         const paced: number[] = [];
         for (let i = 0; i < PACED; i++) {
@@ -368,7 +376,7 @@ async function main() {
         const [api, worker] = await Promise.all([jobsChild(['api'], apiName, env), jobsChild(['worker', String(workers)], workerName, env)]);
         try {
           const label = kind === 'minimal' ? 'ours: minimal task (vector_computation, 1 short doc)' : 'ours: document analysis (invoice extraction)';
-          const { sat, unl } = await driveRpc(label, workers, api.port, tracker, calls[kind], [apiName, workerName]);
+          const { sat, unl } = await driveRpc(label, workers, api.port, tracker, calls[kind], [apiName, workerName], () => costMeter(admin, () => [api.child.pid!, worker.child.pid!]));
           saturated.push(sat);
           unloaded.push(unl);
           log(sat, unl);
@@ -392,7 +400,7 @@ async function main() {
               const jobId = `j_${tag}_${i}_${randomUUID().slice(0, 6)}`;
               return { body: rpcBody('TASK.start_probe', [uid, jobId]), taskId: `probe_${jobId}` };
             };
-            const { sat, unl } = await driveRpc(`original: FastAPI + Celery -c ${ORIGINAL_CONCURRENCY} (no-op probe)`, ORIGINAL_CONCURRENCY, orig.port, tracker, make, []);
+            const { sat, unl } = await driveRpc(`original: FastAPI + Celery -c ${ORIGINAL_CONCURRENCY} (no-op probe)`, ORIGINAL_CONCURRENCY, orig.port, tracker, make, [], () => costMeter(admin, () => orig.pids));
             saturated.push(sat);
             unloaded.push(unl);
             log(sat, unl);
@@ -421,6 +429,9 @@ async function main() {
   console.log('\n| unloaded (one task at a time): enqueue → first progress event | workers | p50 ms | p99 ms | p50 ÷ bare BullMQ |');
   console.log('|---|---|---|---|---|');
   for (const u of unloaded) console.log(`| ${u.path} | ${u.workers} | ${u.p50_ms} | ${u.p99_ms} | ${ratio(u.p50_ms, bareU(u.workers)?.p50_ms)} |`);
+  console.log('\n| cost per task, saturated window | workers | server CPU ms (its own processes) | Redis CPU ms | Redis commands | Redis socket reads (≈ client writes) | server CPU ÷ bare BullMQ |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of saturated) console.log(`| ${r.path} | ${r.workers} | ${r.cost.server_cpu_ms} | ${r.cost.redis_cpu_ms} | ${r.cost.redis_commands} | ${r.cost.redis_reads} | ${ratio(r.cost.server_cpu_ms, bare(r.workers)?.cost.server_cpu_ms)} |`);
   for (const s of skipped) console.log(`\nskipped: ${s}`);
   const note = profileNote('jobs');
   if (note) console.log(`\n${note}`);

@@ -96,17 +96,18 @@ export class TaskProgress {
       return (await endTask(d, userId, input, publish)).outcome;
     }
     const event = () => publishTaskEvent(d, userId, taskId, status, progress, { step, ...data }, { unlessOnce: endingMark(taskId) });
+    // Counted when sent, not when answered: a report may still be in flight (the runner pipelines
+    // them) when a terminal event is built, and that event must not carry less than the report.
+    this.last = progress;
     if (ordered(d)) {
       // Update and event in one round trip; Redis drops the event once the task is ending.
       const [outcome] = await Promise.all([d.taskRegistry.updateTaskProgress(input), event()]);
       warnMissing(outcome);
-      if (outcome !== 'terminal') this.last = progress;
       return outcome;
     }
     return d.taskRegistry.updateTaskProgress(input, async ({ outcome }) => {
       if (outcome === 'terminal') return;
       warnMissing(outcome);
-      this.last = progress;
       await event();
     });
   }

@@ -168,6 +168,28 @@ async function attempt(rt: Runtime, kind: AnyTaskKind, payload: unknown, base: O
   }
 }
 
+/**
+ * A processor's progress reports, pipelined one deep. A report is sent at once and the processor
+ * carries on, so its next Redis commands (the work the report announces, e.g. a batch of vectors)
+ * leave in the same socket write as the report instead of a round trip later; the next report and
+ * the end of the attempt first wait for the previous report's answer. A task ended from elsewhere
+ * still stops its processor at the next report (one step later than when each report was awaited),
+ * and the registry and the ending mark keep refusing anything after its end as before.
+ */
+function pipelinedReports(report: TaskRunContext['progress']): { progress: TaskRunContext['progress']; settled(): Promise<void> } {
+  let last: Promise<void> | undefined;
+  return {
+    progress: async (pct, step, data) => {
+      const previous = last;
+      const current = report(pct, step, data);
+      current.catch(() => undefined); // surfaced by the next report or by settled()
+      last = current;
+      await previous;
+    },
+    settled: () => last ?? Promise.resolve(),
+  };
+}
+
 /** A user task's attempt failed: cancelled, failed for good, or retried (BullMQ retries on a plain throw). */
 async function endFailedAttempt(rt: Runtime, t: { kind: AnyTaskKind; d: TrackedJobData; reporter: TaskProgress; n: number; maxAttempts: number; log: Logger; end: (outcome: string) => void }, te: TaskError): Promise<never> {
   const { m, svc, o } = rt;
@@ -226,19 +248,22 @@ async function runTracked(rt: Runtime, job: Job, kind: AnyTaskKind, jobSignal?: 
   }
   reporter ??= new TaskProgress({ deps: svc, taskId: tid, userId: d.user_id, floor: doc?.progress.progress_percent ?? 0, workerId: o.workerId });
   const end = (outcome: string) => m.duration.observe({ kind: kind.name, outcome }, (Date.now() - started) / 1000);
+  const reports = pipelinedReports(async (pct, step, data) => {
+    if ((await reporter.emit('processing', pct, step, data)) === 'terminal') throw cancelled('task ended while running');
+    await o.onProgress?.({ taskId: tid, status: 'processing', progress: reporter.progress, step });
+  });
   try {
     if (cancelFlag !== null) throw cancelled();
     if ((early ?? (await reporter.emit(...startedEvent))) === 'terminal') throw cancelled('task ended before it started');
-    const progress: TaskRunContext['progress'] = async (pct, step, data) => {
-      if ((await reporter.emit('processing', pct, step, data)) === 'terminal') throw cancelled('task ended while running');
-      await o.onProgress?.({ taskId: tid, status: 'processing', progress: reporter.progress, step });
-    };
-    const result = await attempt(rt, kind, d.payload, { taskId: tid, userId: d.user_id, companyId: d.company_id || DEFAULT_COMPANY_ID, attempt: n, deps: o.deps, logger: log }, progress, d.max_duration, jobSignal);
+    const result = await attempt(rt, kind, d.payload, { taskId: tid, userId: d.user_id, companyId: d.company_id || DEFAULT_COMPANY_ID, attempt: n, deps: o.deps, logger: log }, reports.progress, d.max_duration, jobSignal);
+    await reports.settled();
     await reporter.emit('completed', 100, 'completed', { result }, { result });
     m.completed.inc({ kind: kind.name });
     end('completed');
     return result;
   } catch (err) {
+    // Not waiting for a report still in flight (a held one would hold the end): the reporter
+    // already counts its progress, and the ending mark keeps its event before the terminal one.
     return endFailedAttempt(rt, { kind, d, reporter, n, maxAttempts, log, end }, toTaskError(err));
   }
 }

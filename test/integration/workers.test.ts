@@ -196,6 +196,27 @@ describe('TASK.* through real BullMQ workers', () => {
     await col.close();
   });
 
+  it('progress reports are pipelined one deep: the work after a report goes on while it is answered, the next report waits for it', async () => {
+    const uid = uniq('u');
+    const collection = uniq('col');
+    const taskId = `embeddings_${collection}`;
+    const g = gate(taskId);
+    const col = await collectChannel([userChannel(uid)]);
+    await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(150), collection] });
+    await g.reached.promise; // the first report (5 %) is answered and its hook holds it
+    // The first batch was stored and the second report sent while the first one is still held;
+    // the processor stops at that second report (it waits for the first), so no third batch.
+    await waitFor(async () => (await svc.rpc('TASK.get_task_status', { args: [taskId] })).body.data.progress.progress_percent === 35, 10000, 'second report recorded');
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(50);
+    gates.delete(taskId);
+    g.release.resolve();
+    await waitFor(() => terminalOf(col.messages, taskId).length === 1, 10000, 'task completes');
+    const ev = taskEvents(col.messages, taskId);
+    expect(ev.map((e) => [e.status, e.progress])).toEqual([['queued', 0], ['started', 0], ['processing', 5], ['processing', 35], ['processing', 65], ['processing', 95], ['completed', 100]]);
+    expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(150);
+    await col.close();
+  });
+
   it('cancel of a queued task removes its job', async () => {
     const uid = uniq('u');
     const collection = uniq('col');
