@@ -60,6 +60,8 @@ export async function redisCounters(admin: Redis): Promise<{ commands: number; r
 export interface TaskCost {
   /** CPU ms per task of the path's own processes (API + worker, bare worker, uvicorn + Celery). */
   server_cpu_ms: number;
+  /** The same, per process group (e.g. api / worker). */
+  by_process: Record<string, number>;
   redis_cpu_ms: number;
   redis_commands: number;
   /** Socket reads by Redis per task: each is one client write that reached it (a round trip's request). */
@@ -67,17 +69,21 @@ export interface TaskCost {
 }
 
 /** Snapshots before a measured window; `per(tasks)` gives the costs per task since. */
-export async function costMeter(admin: Redis, pids: () => readonly number[]): Promise<{ per(tasks: number): Promise<TaskCost> }> {
-  const cpu0 = treeCpuSeconds(pids());
+export async function costMeter(admin: Redis, groups: Record<string, readonly number[]>): Promise<{ per(tasks: number): Promise<TaskCost> }> {
+  const names = Object.keys(groups);
+  const cpu = () => names.map((g) => treeCpuSeconds(groups[g]!));
+  const cpu0 = cpu();
   const r0 = await redisCounters(admin);
   return {
     async per(tasks) {
-      const cpu1 = treeCpuSeconds(pids());
+      const cpu1 = cpu();
       const r1 = await redisCounters(admin);
       const n = Math.max(1, tasks);
+      const ms = names.map((_, i) => ((cpu1[i]! - cpu0[i]!) * 1000) / n);
       // The two INFO calls themselves: one command and one read each, not counted.
       return {
-        server_cpu_ms: round(((cpu1 - cpu0) * 1000) / n, 3),
+        server_cpu_ms: round(ms.reduce((a, b) => a + b, 0), 3),
+        by_process: Object.fromEntries(names.map((g, i) => [g, round(ms[i]!, 3)])),
         redis_cpu_ms: round(((r1.cpu - r0.cpu) * 1000) / n, 3),
         redis_commands: round((r1.commands - r0.commands - 1) / n, 1),
         redis_reads: round((r1.reads - r0.reads - 1) / n, 1),

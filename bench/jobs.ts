@@ -83,7 +83,7 @@ async function jobsChild(args: string[], profileName: string, env: Record<string
 }
 
 /** The original's path: uvicorn (1 worker) + celery worker -c N, in their own process groups. */
-async function startOriginal(dir: string, redisPort: number): Promise<{ port: number; pids: number[]; stop(): Promise<void> }> {
+async function startOriginal(dir: string, redisPort: number): Promise<{ port: number; pids: [number, number]; stop(): Promise<void> }> {
   const port = await freePort();
   const env = { ...process.env, BASE_REDIS_PORT: String(redisPort), PYTHONDONTWRITEBYTECODE: '1' };
   const api = spawn(PYTHON, ['-m', 'uvicorn', 'original_jobs:app', '--app-dir', dir, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--log-level', 'warning', '--no-access-log'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
@@ -118,7 +118,7 @@ async function startOriginal(dir: string, redisPort: number): Promise<{ port: nu
     await stop();
     throw err;
   }
-  return { port, pids: [api.pid, worker.pid].filter((p): p is number => p !== undefined), stop };
+  return { port, pids: [api.pid ?? 0, worker.pid ?? 0], stop };
 }
 
 function post(agent: Agent, port: number, body: string): Promise<{ ok: boolean; text: string }> {
@@ -337,7 +337,7 @@ async function main() {
         };
         await runBare(WARMUP, 'warm');
         const from = monoUs();
-        const costs = await costMeter(admin, () => [w.child.pid!]);
+        const costs = await costMeter(admin, { worker: [w.child.pid!] });
         const ms = await runBare(N, 'sat');
         const cost = await costs.per(ended);
         markWindow('jobs', name, from, monoUs());
@@ -376,7 +376,7 @@ async function main() {
         const [api, worker] = await Promise.all([jobsChild(['api'], apiName, env), jobsChild(['worker', String(workers)], workerName, env)]);
         try {
           const label = kind === 'minimal' ? 'ours: minimal task (vector_computation, 1 short doc)' : 'ours: document analysis (invoice extraction)';
-          const { sat, unl } = await driveRpc(label, workers, api.port, tracker, calls[kind], [apiName, workerName], () => costMeter(admin, () => [api.child.pid!, worker.child.pid!]));
+          const { sat, unl } = await driveRpc(label, workers, api.port, tracker, calls[kind], [apiName, workerName], () => costMeter(admin, { api: [api.child.pid!], worker: [worker.child.pid!] }));
           saturated.push(sat);
           unloaded.push(unl);
           log(sat, unl);
@@ -400,7 +400,7 @@ async function main() {
               const jobId = `j_${tag}_${i}_${randomUUID().slice(0, 6)}`;
               return { body: rpcBody('TASK.start_probe', [uid, jobId]), taskId: `probe_${jobId}` };
             };
-            const { sat, unl } = await driveRpc(`original: FastAPI + Celery -c ${ORIGINAL_CONCURRENCY} (no-op probe)`, ORIGINAL_CONCURRENCY, orig.port, tracker, make, [], () => costMeter(admin, () => orig.pids));
+            const { sat, unl } = await driveRpc(`original: FastAPI + Celery -c ${ORIGINAL_CONCURRENCY} (no-op probe)`, ORIGINAL_CONCURRENCY, orig.port, tracker, make, [], () => costMeter(admin, { uvicorn: [orig.pids[0]], celery: [orig.pids[1]] }));
             saturated.push(sat);
             unloaded.push(unl);
             log(sat, unl);
@@ -429,9 +429,10 @@ async function main() {
   console.log('\n| unloaded (one task at a time): enqueue → first progress event | workers | p50 ms | p99 ms | p50 ÷ bare BullMQ |');
   console.log('|---|---|---|---|---|');
   for (const u of unloaded) console.log(`| ${u.path} | ${u.workers} | ${u.p50_ms} | ${u.p99_ms} | ${ratio(u.p50_ms, bareU(u.workers)?.p50_ms)} |`);
-  console.log('\n| cost per task, saturated window | workers | server CPU ms (its own processes) | Redis CPU ms | Redis commands | Redis socket reads (≈ client writes) | server CPU ÷ bare BullMQ |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const r of saturated) console.log(`| ${r.path} | ${r.workers} | ${r.cost.server_cpu_ms} | ${r.cost.redis_cpu_ms} | ${r.cost.redis_commands} | ${r.cost.redis_reads} | ${ratio(r.cost.server_cpu_ms, bare(r.workers)?.cost.server_cpu_ms)} |`);
+  console.log('\n| cost per task, saturated window | workers | server CPU ms (its own processes) | of which | Redis CPU ms | Redis commands | Redis socket reads (≈ client writes) | server CPU ÷ bare BullMQ |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const parts = (c: TaskCost) => Object.entries(c.by_process).map(([k, v]) => `${k} ${v}`).join(', ');
+  for (const r of saturated) console.log(`| ${r.path} | ${r.workers} | ${r.cost.server_cpu_ms} | ${parts(r.cost)} | ${r.cost.redis_cpu_ms} | ${r.cost.redis_commands} | ${r.cost.redis_reads} | ${ratio(r.cost.server_cpu_ms, bare(r.workers)?.cost.server_cpu_ms)} |`);
   for (const s of skipped) console.log(`\nskipped: ${s}`);
   const note = profileNote('jobs');
   if (note) console.log(`\n${note}`);
