@@ -27,7 +27,12 @@ export interface TaskRunContext {
   signal: AbortSignal;
   /** Throws the abort reason (CANCELLED / TIMEOUT) when the signal was aborted. */
   checkpoint(): void;
-  /** Records progress (never decreasing) and publishes a `processing` event; throws CANCELLED if the task ended. */
+  /**
+   * Records progress (never decreasing) and publishes a `processing` event. Pipelined one deep: it
+   * resolves once the previous report was answered (throwing CANCELLED if that one found the task
+   * ended), so the work after a report goes out with it; the runner waits for the last report
+   * before the task completes.
+   */
   progress(percent: number, step: string, data?: Record<string, unknown>): Promise<void>;
 }
 
