@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -8,7 +7,7 @@ import { clientAddress, type CidrSet } from '../shared/cidr.js';
 import { isDelta, type EventEnvelope } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import { GatewayAuthError, validUid, type Authenticator, type Principal } from './auth.js';
-import type { ConnectionManager, OpenConnection } from './connections.js';
+import { connectionId, type ConnectionManager, type OpenConnection } from './connections.js';
 import { originAllowed } from './origins.js';
 import type { ConnectionTransport } from './sink.js';
 
@@ -69,18 +68,35 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-function wsTransport(ws: WebSocket, maxBufferedBytes: number, uid: string, logger: Logger, deltas: boolean): ConnectionTransport {
-  return {
-    kind: 'ws',
-    // Original-style consumers treat every notif.* as a full sync: deltas only for `?deltas=1`.
-    accepts: (env: EventEnvelope) => deltas || !isDelta(env.type),
-    overLimit: () => ws.bufferedAmount > maxBufferedBytes,
-    send: (_env, raw) => ws.send(raw),
-    disconnect: (reason) => {
-      logger.warn({ uid, reason }, 'realtime: closing /ws connection');
-      ws.close(1013, reason.slice(0, 120));
-    },
-  };
+/** A /ws connection's transport (a class: its methods live once on the prototype, not per connection). */
+class WsTransport implements ConnectionTransport {
+  readonly kind = 'ws' as const;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly maxBufferedBytes: number,
+    private readonly uid: string,
+    private readonly logger: Logger,
+    private readonly deltas: boolean,
+  ) {}
+
+  /** Original-style consumers treat every notif.* as a full sync: deltas only for `?deltas=1`. */
+  accepts(env: EventEnvelope): boolean {
+    return this.deltas || !isDelta(env.type);
+  }
+
+  overLimit(): boolean {
+    return this.ws.bufferedAmount > this.maxBufferedBytes;
+  }
+
+  send(_env: EventEnvelope, raw: string): void {
+    this.ws.send(raw);
+  }
+
+  disconnect(reason: string): void {
+    this.logger.warn({ uid: this.uid, reason }, 'realtime: closing /ws connection');
+    this.ws.close(1013, reason.slice(0, 120));
+  }
 }
 
 /** A text frame's payload as a string (ws hands a Buffer with the default binaryType). */
@@ -231,7 +247,7 @@ function openConnection(g: RawWsState, ws: WebSocket, uid: string, lastEventId: 
   const { o } = g;
   g.answered.add(ws);
   ws.on('pong', g.markAnswered);
-  const attached = o.manager.attach(uid, wsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
+  const attached = o.manager.attach(uid, new WsTransport(ws, o.maxBufferedBytes, uid, o.logger, deltas), lastEventId);
   const chatHold = chat && o.chatWatchers ? holdChatWatcher(o, o.chatWatchers, uid, chat) : undefined;
   attached.then(
     (c) => {
@@ -263,7 +279,7 @@ function openConnection(g: RawWsState, ws: WebSocket, uid: string, lastEventId: 
  * is open, released on close (and lapsing by itself if this node dies).
  */
 function holdChatWatcher(o: RawWsOptions, watchers: NonNullable<RawWsOptions['chatWatchers']>, uid: string, chat: WatchSpec): { release(): void } {
-  const holder = `ws:${randomUUID()}`;
+  const holder = connectionId('ws');
   let lastHold: Promise<unknown> = Promise.resolve();
   const hold = () => {
     lastHold = watchers.hold(uid, holder, chat, watchers.ttlMs).catch((err: Error) => o.logger.warn({ uid, err: err.message }, 'realtime: could not request the /ws chat watcher'));

@@ -46,14 +46,16 @@ export function idHash(id: string): number {
 /**
  * The last `capacity` ids a connection sent, as hashes in a ring (8 bytes each, grown on demand up
  * to `capacity`): a Set of the id strings cost ~90 bytes per id, ~45 KiB on every long-lived socket.
+ * The ring is a plain array of doubles (V8 stores them unboxed, 8 bytes each): a Float64Array
+ * costs ~180 bytes more per connection in its view and ArrayBuffer objects.
  */
 class SentIds {
-  private ring: Float64Array;
+  private ring: number[];
   private count = 0;
   private next = 0;
 
   constructor(private readonly capacity: number) {
-    this.ring = new Float64Array(Math.min(8, capacity));
+    this.ring = zeros(Math.min(8, capacity));
   }
 
   has(id: string): boolean {
@@ -65,8 +67,8 @@ class SentIds {
 
   add(id: string): void {
     if (this.count === this.ring.length && this.ring.length < this.capacity) {
-      const bigger = new Float64Array(Math.min(this.capacity, this.ring.length * 2));
-      bigger.set(this.ring);
+      const bigger = zeros(Math.min(this.capacity, this.ring.length * 2));
+      for (let i = 0; i < this.ring.length; i++) bigger[i] = this.ring[i]!;
       this.next = this.ring.length;
       this.ring = bigger;
     }
@@ -74,6 +76,11 @@ class SentIds {
     this.next = (this.next + 1) % this.ring.length;
     if (this.count < this.ring.length) this.count += 1;
   }
+}
+
+/** A packed array of `n` zeros (exactly `n` slots, no spare capacity). */
+function zeros(n: number): number[] {
+  return Array.from({ length: n }, () => 0);
 }
 
 export interface SinkObserver {
@@ -96,7 +103,8 @@ export interface EventSink {
  */
 export class ConnectionSink implements EventSink {
   private replaying = 0;
-  private held: Array<{ env: EventEnvelope; raw: string | undefined }> = [];
+  /** Live events held during a replay (created when the first one arrives). */
+  private held: Array<{ env: EventEnvelope; raw: string | undefined }> | undefined;
   private readonly recent: SentIds;
   private consecutiveDrops = 0;
   private closed = false;
@@ -113,11 +121,12 @@ export class ConnectionSink implements EventSink {
     if (this.closed) return;
     if (this.transport.accepts && !this.transport.accepts(env)) return;
     if (this.replaying > 0) {
-      if (this.held.length >= this.limits.maxReplayBuffer) {
-        this.close(`replay buffer overflow (${this.held.length} live events held)`);
+      const held = (this.held ??= []);
+      if (held.length >= this.limits.maxReplayBuffer) {
+        this.close(`replay buffer overflow (${held.length} live events held)`);
         return;
       }
-      this.held.push({ env, raw });
+      held.push({ env, raw });
       return;
     }
     this.write(env, raw);
@@ -153,8 +162,8 @@ export class ConnectionSink implements EventSink {
       this.replaying -= 1;
       if (this.replaying === 0) {
         const held = this.held;
-        this.held = [];
-        for (const h of held) this.write(h.env, h.raw);
+        this.held = undefined;
+        if (held) for (const h of held) this.write(h.env, h.raw);
       }
     }
   }
@@ -171,7 +180,7 @@ export class ConnectionSink implements EventSink {
   close(reason?: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.held = [];
+    this.held = undefined;
     if (reason !== undefined) {
       this.observer.slowDisconnect(this.transport.kind, reason);
       this.transport.disconnect(reason);
