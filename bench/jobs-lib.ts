@@ -1,8 +1,7 @@
 /** Bench helpers for bench/jobs.ts: an awaitable counter and a per-task cost meter. */
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { round } from './lib.js';
-export { benchRedis, percentile, round } from './lib.js';
+import { round, treeCpuSeconds } from './lib.js';
+export { benchRedis, percentile, round, treeCpuSeconds } from './lib.js';
 
 /** Resolves when `count` reaches `target` (or rejects after `timeoutMs`). */
 export function countdown(target: number, timeoutMs: number) {
@@ -24,30 +23,6 @@ export function countdown(target: number, timeoutMs: number) {
       }
     },
   };
-}
-
-/** CPU seconds (user + system) of a process and all its descendants, from /proc (Linux). */
-export function treeCpuSeconds(rootPids: readonly number[]): number {
-  const tick = 100; // USER_HZ on Linux
-  const procs = new Map<number, { ppid: number; cpu: number }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces) start after the last ')'.
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(name), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
-    } catch {
-      // the process ended while reading
-    }
-  }
-  const inTree = (pid: number): boolean => {
-    for (let p: number | undefined = pid, depth = 0; p && depth < 64; p = procs.get(p)?.ppid, depth++) if (rootPids.includes(p)) return true;
-    return false;
-  };
-  let total = 0;
-  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
-  return total;
 }
 
 /** What the Redis server did: commands, socket reads (one per client write it received) and its CPU seconds. */

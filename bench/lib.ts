@@ -1,6 +1,6 @@
-/** Small shared bench utilities: a private redis-server, free ports, percentiles. */
+/** Small shared bench utilities: a private redis-server, free ports, percentiles, CPU of a process tree. */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { freePort, waitForPort } from '../scripts/lib/net.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,4 +85,28 @@ export async function benchFirestoreProcess(): Promise<{ host: string; stop(): P
     child.once('exit', (code) => reject(new Error(`firestore emulator exited ${code}`)));
   });
   return { host: `127.0.0.1:${port}`, stop: () => stopProcess(child, 'SIGTERM') };
+}
+
+/** CPU seconds (user + system) of a process and all its descendants, from /proc (Linux). */
+export function treeCpuSeconds(rootPids: readonly number[]): number {
+  const tick = 100; // USER_HZ on Linux
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) start after the last ')'.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / tick });
+    } catch {
+      // the process ended while reading
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid, depth = 0; p && depth < 64; p = procs.get(p)?.ppid, depth++) if (rootPids.includes(p)) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
+  return total;
 }

@@ -1,7 +1,9 @@
 /**
  * bench/rpc: REGISTRY.register_user throughput and p50/p99 latency at a fixed concurrency through
  * the whole RPC layer, next to a bare Fastify route doing the same Redis commands and the original
- * service's own stack (`original_rpc.py`: FastAPI + redis-py, one uvicorn worker), in one run.
+ * service's own stack (`original_rpc.py`: FastAPI + redis-py, one uvicorn worker), in one run; with
+ * each server's CPU per request over its timed window (from /proc), which a shared machine's noise
+ * moves less than req/s.
  *
  *   npm run bench:rpc                          (BENCH_SECONDS=8 BENCH_WARMUP_SECONDS=2 BENCH_CONCURRENCY=32)
  *   npm run bench:rpc -- --profile             (or PROFILE=1: each Node server under --cpu-prof)
@@ -23,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort, percentile, PYTHON, round, stopProcess, waitPort } from './lib.js';
+import { baselinesDir, benchFirestoreProcess, benchRedis, ensurePython, freePort, percentile, PYTHON, round, stopProcess, treeCpuSeconds, waitPort } from './lib.js';
 import { benchEntry } from './build.js';
 import { markWindow, monoUs, profileArgs, profileNote } from './profile.js';
 
@@ -156,7 +158,7 @@ async function loadNode(port: number, path: string, seconds: number, record: boo
   return { requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }
 
-interface Row { mode: Target; what: string; requests?: number; rps?: number; p50?: number; p99?: number; errors?: number; skipped?: string; rounds?: number[] }
+interface Row { mode: Target; what: string; requests?: number; rps?: number; p50?: number; p99?: number; errors?: number; skipped?: string; rounds?: number[]; /** the server's CPU µs per request over the timed window */ cpuUs?: number }
 
 async function main() {
   const wanted = (process.env.BENCH_RPC_TARGETS ?? 'bare,bare-idemp,rpc-nopresence,rpc,original').split(',').map((s) => s.trim()).filter(Boolean);
@@ -197,9 +199,11 @@ async function main() {
       try {
         await load(port, path, WARMUP, false);
         const from = monoUs();
+        const cpu0 = treeCpuSeconds([child.pid!]);
         const r = await load(port, path, SECONDS, true);
+        const cpuUs = ((treeCpuSeconds([child.pid!]) - cpu0) * 1e6) / Math.max(1, r.requests);
         markWindow('rpc', `rpc-${mode}`, from, monoUs());
-        perRound.push({ mode, what, ...r });
+        perRound.push({ mode, what, ...r, cpuUs });
         process.stderr.write(`${ROUNDS > 1 ? `round ${round_ + 1} ` : ''}${mode}: ${round(r.rps, 0)} req/s p50 ${round(r.p50)} ms p99 ${round(r.p99)} ms errors ${r.errors}\n`);
       } finally {
         await stopProcess(child, mode === 'original' ? 'SIGTERM' : 'SIGINT');
@@ -222,15 +226,15 @@ async function main() {
   const orig = measured('original');
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? `${round(a / b, 2)}x` : '-');
   console.log(`\nREGISTRY.register_user, concurrency ${CONCURRENCY} (load generator: ${GENERATOR === 'wrk' ? 'wrk, 1 thread' : 'Node http client'}), ${SECONDS} s per target after ${WARMUP} s warm-up, ${ROUNDS} round(s), node ${process.version}, one redis-server\n`);
-  console.log(`| target | req/s${ROUNDS > 1 ? ' (median round; range)' : ''} | req/s ÷ bare route | req/s ÷ original | p50 ms | p99 ms | p99 ÷ original p99 | errors |`);
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(`| target | req/s${ROUNDS > 1 ? ' (median round; range)' : ''} | req/s ÷ bare route | req/s ÷ original | p50 ms | p99 ms | p99 ÷ original p99 | server CPU µs per request | ÷ bare route | ÷ original | errors |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     if (r.skipped) {
-      console.log(`| ${r.what} | skipped: ${r.skipped} | | | | | | |`);
+      console.log(`| ${r.what} | skipped: ${r.skipped} | | | | | | | | | |`);
       continue;
     }
     const range = r.rounds && r.rounds.length > 1 ? ` (${round(r.rounds[0]!, 0)}–${round(r.rounds.at(-1)!, 0)})` : '';
-    console.log(`| ${r.what} | ${round(r.rps!, 0)}${range} | ${ratio(r.rps, bare?.rps)} | ${ratio(r.rps, orig?.rps)} | ${round(r.p50!)} | ${round(r.p99!)} | ${ratio(r.p99, orig?.p99)} | ${r.errors} |`);
+    console.log(`| ${r.what} | ${round(r.rps!, 0)}${range} | ${ratio(r.rps, bare?.rps)} | ${ratio(r.rps, orig?.rps)} | ${round(r.p50!)} | ${round(r.p99!)} | ${ratio(r.p99, orig?.p99)} | ${round(r.cpuUs!, 0)} | ${ratio(r.cpuUs, bare?.cpuUs)} | ${ratio(r.cpuUs, orig?.cpuUs)} | ${r.errors} |`);
   }
   console.log('');
   for (const m of ['rpc', 'rpc-nopresence'] as const) {
