@@ -33,29 +33,34 @@ const F = {
  * result JSON|'', error JSON|''. Returns {code, stored progress, owner JSON}: code 1 updated, 0
  * already terminal, -1 missing (the owner saves a read when a terminal update notes the task on
  * the user's document). The stored progress is read in the same script, so a terminal event built
- * from it is never below a progress recorded (and so possibly published) before it.
+ * from it is never below a progress recorded (and so possibly published) before it. Three commands
+ * (EXISTS, one HMGET, one HSET of every changed field) whatever the update carries.
  */
 /** A Lua condition: `v` (a JSON-encoded status) is one of TERMINAL_TASK_STATUSES. */
 const luaIsTerminal = (v: string) => TERMINAL_TASK_STATUSES.map((s) => `${v} == '${JSON.stringify(s)}'`).join(' or ');
 
 const UPDATE_TASK = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '0'} end
-local st = redis.call('HGET', KEYS[1], '${F.status}')
-if ${luaIsTerminal('st')} then return {0, redis.call('HGET', KEYS[1], '${F.progress}') or '0'} end
-redis.call('HSET', KEYS[1], '${F.status}', ARGV[1])
-local terminal = ${luaIsTerminal('ARGV[1]')}
-if ARGV[2] ~= '' then
-  local cur = tonumber(redis.call('HGET', KEYS[1], '${F.progress}') or '0') or 0
-  local nxt = tonumber(ARGV[2]) or cur
-  if nxt > cur then redis.call('HSET', KEYS[1], '${F.progress}', tostring(nxt)) end
+local cur = redis.call('HMGET', KEYS[1], '${F.status}', '${F.progress}', '${F.owner}')
+local st = cur[1]
+if ${luaIsTerminal('st')} then return {0, cur[2] or '0'} end
+local progress = cur[2] or '0'
+local w = {'${F.status}', ARGV[1]}
+local nxt
+if ARGV[1] == '"completed"' then nxt = 100
+elseif ARGV[2] ~= '' then nxt = tonumber(ARGV[2]) end
+if nxt and nxt > (tonumber(progress) or 0) then
+  progress = tostring(nxt)
+  w[#w + 1] = '${F.progress}'
+  w[#w + 1] = progress
 end
-if ARGV[1] == '"completed"' then redis.call('HSET', KEYS[1], '${F.progress}', '100') end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '${F.step}', ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], '${F.worker}', ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], '${F.eta}', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], '${F.result}', ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], '${F.error}', ARGV[7]) end
-return {1, redis.call('HGET', KEYS[1], '${F.progress}') or '0', redis.call('HGET', KEYS[1], '${F.owner}') or ''}
+if ARGV[3] ~= '' then w[#w + 1] = '${F.step}'; w[#w + 1] = ARGV[3] end
+if ARGV[4] ~= '' then w[#w + 1] = '${F.worker}'; w[#w + 1] = ARGV[4] end
+if ARGV[5] ~= '' then w[#w + 1] = '${F.eta}'; w[#w + 1] = ARGV[5] end
+if ARGV[6] ~= '' then w[#w + 1] = '${F.result}'; w[#w + 1] = ARGV[6] end
+if ARGV[7] ~= '' then w[#w + 1] = '${F.error}'; w[#w + 1] = ARGV[7] end
+redis.call('HSET', KEYS[1], unpack(w))
+return {1, progress, cur[3] or ''}
 `;
 
 /**
