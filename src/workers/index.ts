@@ -30,7 +30,7 @@ export interface StartWorkersOptions {
   maxStalledCount?: number;
   cancelPollMs?: number;
   settleGraceMs?: number;
-  /** Called after each recorded progress step. */
+  /** Called after each recorded progress step; while it runs, the processor stops at its next report. */
   onProgress?: ProgressHook;
 }
 

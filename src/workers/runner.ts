@@ -34,7 +34,10 @@ export interface RunnerOptions {
   cancelPollMs?: number;
   /** After an abort (cancel / time limit), how long to wait for the processor to stop (ms). */
   settleGraceMs?: number;
-  /** Called after each recorded progress step (observability; tests use it to pace a job). */
+  /**
+   * Called after each recorded progress step (observability; tests use it to pace a job). Reports
+   * are pipelined one deep, so a hook still running holds the processor at its next report.
+   */
   onProgress?: ProgressHook;
 }
 
