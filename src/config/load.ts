@@ -270,6 +270,7 @@ function assembleConfig(r: Reader, c: ReturnType<typeof readChecked>, defaults: 
       maxLen: r.int('EVENT_HISTORY_MAXLEN', 200, 0, 100000),
       maxAgeSeconds: r.int('EVENT_HISTORY_MAX_AGE_SECONDS', 600, 1, 86400),
     },
+    realtimeSyncConcurrency: r.int('REALTIME_SYNC_CONCURRENCY', 32, 1, 1024),
   };
 }
 

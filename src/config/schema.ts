@@ -102,6 +102,8 @@ export interface Config {
   readonly trustedProxies: readonly string[];
   /** socket.io replay history per user: max events and max age. */
   readonly eventHistory: { readonly maxLen: number; readonly maxAgeSeconds: number };
+  /** REALTIME_SYNC_CONCURRENCY: connect-time syncs (Firestore/RTDB reads) in flight per gateway node. */
+  readonly realtimeSyncConcurrency: number;
 }
 
 /**
@@ -181,5 +183,6 @@ export const ENV_VARS: Readonly<Record<string, { default?: string; doc: string; 
   TRUSTED_PROXIES: { default: '(empty)', doc: 'comma-separated CIDRs of proxies (the ALB) whose X-Forwarded-For is believed when deciding a /ws client address (the right-most address not in this list)' },
   EVENT_HISTORY_MAXLEN: { default: '200', doc: 'replayable events kept per user' },
   EVENT_HISTORY_MAX_AGE_SECONDS: { default: '600', doc: 'age of replayable events' },
+  REALTIME_SYNC_CONCURRENCY: { default: '32', doc: "connect-time syncs (the notif.sync / msg.sync reads from Firestore and the Realtime Database) in flight per gateway node; the others queue, their live events held meanwhile. A reconnect storm of N sockets gets its syncs in about N ÷ this × one read's latency: raise it when Firestore answers slowly, lower it when a storm's memory matters more (1–1024)" },
   CONSOLE_STATUS_INTERVAL_MS: { default: '5000', doc: 'how often each process writes its status record for the /admin console (the record expires after 3 periods)' },
 };

@@ -207,6 +207,7 @@ function createManager(core: Core, o: { channels: UserChannels; presence: Socket
     redis: core.deps.redis,
     historyKey: keys.eventHistory,
     historyMaxLen: config.eventHistory.maxLen,
+    syncConcurrency: config.realtimeSyncConcurrency,
     firestore: core.firebase.firestore,
     database: core.firebase.database,
     limits: {

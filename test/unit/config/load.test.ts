@@ -21,6 +21,7 @@ describe('configuration', () => {
     expect(c.workerConcurrency).toBe(4);
     expect(c.shutdownGraceMs).toBe(25000);
     expect(c.queuePrefix).toBe('{bull}');
+    expect(c.realtimeSyncConcurrency).toBe(32);
     expect(Object.isFrozen(c) && Object.isFrozen(c.redis)).toBe(true);
   });
 
@@ -42,11 +43,12 @@ describe('configuration', () => {
       LISTENERS_REDIS_DB: '1',
       WORKER_QUEUES: 'default,bogus',
       UNLEASH_URL: 'ftp://x',
+      REALTIME_SYNC_CONCURRENCY: '0',
     });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const text = r.problems.join('\n');
-    for (const name of ['UNIFIED_REGISTRY_ENABLED', 'PORT', 'CONTAINER_TYPE', 'LISTENERS_REDIS_PASSWORD', 'LISTENERS_REDIS_DB', 'WORKER_QUEUES', 'UNLEASH_URL']) {
+    for (const name of ['UNIFIED_REGISTRY_ENABLED', 'PORT', 'CONTAINER_TYPE', 'LISTENERS_REDIS_PASSWORD', 'LISTENERS_REDIS_DB', 'WORKER_QUEUES', 'UNLEASH_URL', 'REALTIME_SYNC_CONCURRENCY']) {
       expect(text).toContain(name);
     }
     expect(r.problems.length).toBeGreaterThanOrEqual(7);
