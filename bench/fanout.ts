@@ -9,7 +9,8 @@
  *                                `io.to(room).emit('event', env)` per published event, same clients
  *   - /ws (gateway)              the gateway's raw /ws endpoint
  *   - bare ws (baseline)         a bare `ws` server (one SUBSCRIBE per uid, raw frames)
- * Ratios: each gateway path against its own baseline.
+ * Ratios: each gateway path against its own baseline. Memory per socket is the steady state (see
+ * steadyMem: sampled until RSS stops falling), before and after the connections, for every variant.
  *
  *   npm run bench:fanout                         (10,000 sockets, 5 s per rate, 1k and 10k ev/s)
  *   FANOUT_SOCKETS=2000 FANOUT_RATES=500,2000 FANOUT_SECONDS=3 npm run bench:fanout   (a quick run)
@@ -100,7 +101,35 @@ const stopChild = async (c: ChildProcess, graceMs = 10000) => {
 
 /** received: this phase's events, each counted once; late_from_earlier: an earlier rate's events arriving during this one. */
 interface RateResult { rate: number; published: number; received: number; duplicates: number; late_from_earlier: number; p50_ms: number; p99_ms: number; max_ms: number }
-interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; settle_s: number; mem_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
+interface VariantResult { variant: string; connected: number; failed: number; connect_s: number; settle_s: number; mem_per_socket_kb: number; rss_at_settle_per_socket_kb: number; heap_per_socket_kb: number; rates: RateResult[] }
+
+type Mem = { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+
+/**
+ * The server's memory once it is steady: sampled (after GC) every 2.5 s until RSS stops falling
+ * (less than 1 MiB between samples; at most 20 s). Right after a connect storm RSS still holds the
+ * storm's transient garbage (the gateway's connect-time Firestore reads): committed V8 heap and
+ * allocator pages that V8's memory reducer hands back over the next seconds — a /ws gateway's RSS
+ * per socket fell from 23 to 3.9 KiB in 15 s. Memory per socket is measured on the steady state,
+ * for every variant alike, before the connections and after them; the value at settle is kept too.
+ */
+async function steadyMem(server: ChildProcess): Promise<{ first: Mem; steady: Mem; waitedS: number }> {
+  const sample = async () => {
+    server.send({ cmd: 'mem' });
+    return (await nextMessage<{ mem: Mem }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  };
+  const first = await sample();
+  let last = first;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 20000) {
+    await new Promise((r) => setTimeout(r, 2500));
+    const next = await sample();
+    const fell = last.rss - next.rss;
+    last = next;
+    if (fell < 1024 * 1024) break;
+  }
+  return { first, steady: last, waitedS: round((performance.now() - t0) / 1000, 1) };
+}
 
 async function publishAt(pub: Redis, rate: number, seconds: number, phase: number): Promise<number> {
   const tickMs = 10;
@@ -134,8 +163,7 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
   const server = child('fanout-server.ts', [serverKind, redis.host, String(redis.port), firestoreHost], ['--expose-gc', ...profileArgs('fanout', profileName)]);
   const { port } = await nextMessage<{ port: number }>(server, (m) => m.ready, 60000, 'server ready');
   const url = `http://127.0.0.1:${port}`;
-  server.send({ cmd: 'mem' });
-  const mem0 = (await nextMessage<{ mem: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const mem0 = (await steadyMem(server)).steady;
   const t0 = performance.now();
   const per = Math.ceil(SOCKETS / PROCS);
   const clients = Array.from({ length: PROCS }, (_, i) => child('fanout-client.ts', [clientKind, url, String(i * per), String(Math.min(per, SOCKETS - i * per)), TOKEN]));
@@ -153,12 +181,11 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
     await new Promise((r) => setTimeout(r, 250));
   }
   const settleS = (performance.now() - settleStart) / 1000;
-  server.send({ cmd: 'mem' });
-  const mem1 = (await nextMessage<{ mem: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } }>(server, (m) => m.mem, 30000, 'mem')).mem;
+  const { first: memAtSettle, steady: mem1, waitedS } = await steadyMem(server);
   // Where the RSS per socket goes besides the live heap: V8's committed heap and memory outside it.
   const m0 = mem0;
   const perSocket = (a: number, b: number) => `${round((a - b) / Math.max(1, connected) / 1024, 1)} KiB`;
-  console.error(`${variant}: per socket: rss ${perSocket(mem1.rss, m0.rss)}, heap used ${perSocket(mem1.heapUsed, m0.heapUsed)}, heap committed ${perSocket(mem1.heapTotal, m0.heapTotal)}, external ${perSocket(mem1.external, m0.external)} (array buffers ${perSocket(mem1.arrayBuffers, m0.arrayBuffers)})`);
+  console.error(`${variant}: per socket: rss ${perSocket(mem1.rss, m0.rss)} (${perSocket(memAtSettle.rss, m0.rss)} right after the connect storm settled, steady after ${waitedS} s), heap used ${perSocket(mem1.heapUsed, m0.heapUsed)}, heap committed ${perSocket(mem1.heapTotal, m0.heapTotal)}, external ${perSocket(mem1.external, m0.external)} (array buffers ${perSocket(mem1.arrayBuffers, m0.arrayBuffers)})`);
   const rates: RateResult[] = [];
   for (const [phase, rate] of RATES.entries()) {
     await Promise.all(clients.map((c) => (c.send({ cmd: 'reset', phase }), nextMessage(c, (m) => m.reset, 10000, 'reset'))));
@@ -197,6 +224,7 @@ async function runVariant(key: VariantKey, redis: { host: string; port: number }
     connect_s: round(connectS, 1),
     settle_s: round(settleS, 1),
     mem_per_socket_kb: round((mem1.rss - mem0.rss) / n / 1024, 1),
+    rss_at_settle_per_socket_kb: round((memAtSettle.rss - mem0.rss) / n / 1024, 1),
     heap_per_socket_kb: round((mem1.heapUsed - mem0.heapUsed) / n / 1024, 1),
     rates,
   };
@@ -235,12 +263,12 @@ async function main() {
   const summary = { sockets: SOCKETS, client_processes: PROCS, seconds_per_rate: SECONDS, rates: RATES, results, ratios_vs_own_baseline: ratios };
   console.log(JSON.stringify(summary, null, 2));
   console.log(`\n${SOCKETS} sockets (${PROCS} client processes), ${SECONDS} s per rate, node ${process.version}\n`);
-  console.log('| variant | connected | rate (ev/s) | received/published | duplicates | late from previous rate | p50 ms | p99 ms | max ms | RSS per socket | heap per socket |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| variant | connected | rate (ev/s) | received/published | duplicates | late from previous rate | p50 ms | p99 ms | max ms | RSS per socket (steady) | RSS per socket right after the storm | heap per socket |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results)
     for (const x of r.rates)
-      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.duplicates} | ${x.late_from_earlier} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
-  console.log('\n| variant ÷ its baseline | rate (ev/s) | p50 | p99 | RSS per socket | heap per socket |');
+      console.log(`| ${r.variant} | ${r.connected} | ${x.rate} | ${x.received}/${x.published} | ${x.duplicates} | ${x.late_from_earlier} | ${x.p50_ms} | ${x.p99_ms} | ${x.max_ms} | ${r.mem_per_socket_kb} KiB | ${r.rss_at_settle_per_socket_kb} KiB | ${r.heap_per_socket_kb} KiB |`);
+  console.log('\n| variant ÷ its baseline | rate (ev/s) | p50 | p99 | RSS per socket (steady) | heap per socket |');
   console.log('|---|---|---|---|---|---|');
   for (const q of ratios)
     for (const rate of RATES) {
