@@ -58,21 +58,21 @@ class SentIds {
     this.ring = zeros(Math.min(8, capacity));
   }
 
-  has(id: string): boolean {
-    const h = idHash(id);
+  /** Whether `h` (an idHash) is among the remembered ids. */
+  has(h: number): boolean {
     const n = Math.min(this.count, this.ring.length);
     for (let i = 0; i < n; i++) if (this.ring[i] === h) return true;
     return false;
   }
 
-  add(id: string): void {
+  add(h: number): void {
     if (this.count === this.ring.length && this.ring.length < this.capacity) {
       const bigger = zeros(Math.min(this.capacity, this.ring.length * 2));
       for (let i = 0; i < this.ring.length; i++) bigger[i] = this.ring[i]!;
       this.next = this.ring.length;
       this.ring = bigger;
     }
-    this.ring[this.next] = idHash(id);
+    this.ring[this.next] = h;
     this.next = (this.next + 1) % this.ring.length;
     if (this.count < this.ring.length) this.count += 1;
   }
@@ -136,7 +136,8 @@ export class ConnectionSink implements EventSink {
   write(env: EventEnvelope, raw?: string): boolean {
     if (this.closed) return false;
     if (this.transport.accepts && !this.transport.accepts(env)) return false;
-    if (this.recent.has(env.event_id)) return false;
+    const h = idHash(env.event_id);
+    if (this.recent.has(h)) return false;
     if (this.transport.overLimit()) {
       this.consecutiveDrops += 1;
       this.observer.dropped(this.transport.kind, 'slow_client');
@@ -145,7 +146,7 @@ export class ConnectionSink implements EventSink {
     }
     this.consecutiveDrops = 0;
     this.transport.send(env, raw ?? JSON.stringify(env));
-    this.remember(env.event_id);
+    this.recent.add(h);
     this.observer.delivered(this.transport.kind);
     return true;
   }
@@ -169,7 +170,7 @@ export class ConnectionSink implements EventSink {
   }
 
   hasSent(eventId: string): boolean {
-    return this.recent.has(eventId);
+    return this.recent.has(idHash(eventId));
   }
 
   get isClosed(): boolean {
@@ -185,9 +186,5 @@ export class ConnectionSink implements EventSink {
       this.observer.slowDisconnect(this.transport.kind, reason);
       this.transport.disconnect(reason);
     }
-  }
-
-  private remember(id: string): void {
-    this.recent.add(id);
   }
 }
