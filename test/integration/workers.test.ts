@@ -33,6 +33,22 @@ afterAll(async () => {
 
 const userChannel = (uid: string) => `user:${uid}`;
 
+/** Starts a vector task of `n` documents for a new user, its channel collected, held by a gate at its first progress hook. */
+async function startGatedVectors(n: number) {
+  const uid = uniq('u');
+  const collection = uniq('col');
+  const taskId = `embeddings_${collection}`;
+  const g = gate(taskId);
+  const col = await collectChannel([userChannel(uid)]);
+  await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(n), collection] });
+  await g.reached.promise;
+  const release = () => {
+    gates.delete(taskId);
+    g.release.resolve();
+  };
+  return { uid, collection, taskId, col, release };
+}
+
 describe('TASK.* through real BullMQ workers', () => {
   it('document analysis: RPC start → ordered events through completed, same task_id, result and status', async () => {
     const uid = uniq('u');
@@ -167,20 +183,14 @@ describe('TASK.* through real BullMQ workers', () => {
   });
 
   it('cancel stops a running task: one cancelled event, the processor stops, a restart while running is refused', async () => {
-    const uid = uniq('u');
-    const collection = uniq('col');
-    const taskId = `embeddings_${collection}`;
-    const g = gate(taskId);
-    const col = await collectChannel([userChannel(uid)]);
-    await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(500), collection] });
-    await g.reached.promise; // the worker is inside the task, after its first progress step
+    // The worker is inside the task, after its first progress step.
+    const { uid, collection, taskId, col, release } = await startGatedVectors(500);
 
     const dup = await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(2), collection] });
     expect(dup.body.error.code).toBe('CONFLICT');
     const c = await svc.rpc('TASK.cancel_task', { args: [taskId] });
     expect(c.body.data).toMatchObject({ success: true, status: 'cancelled', previous_status: 'processing' });
-    gates.delete(taskId);
-    g.release.resolve();
+    release();
 
     const job = await svc.core.tasks!.queues.get('computation').getJob(taskId);
     await waitFor(async () => (await job!.getState()) === 'failed', 10000, 'job ended');
@@ -197,19 +207,13 @@ describe('TASK.* through real BullMQ workers', () => {
   });
 
   it('progress reports are pipelined one deep: the work after a report goes on while it is answered, the next report waits for it', async () => {
-    const uid = uniq('u');
-    const collection = uniq('col');
-    const taskId = `embeddings_${collection}`;
-    const g = gate(taskId);
-    const col = await collectChannel([userChannel(uid)]);
-    await svc.rpc('TASK.start_vector_computation', { args: [uid, docs(150), collection] });
-    await g.reached.promise; // the first report (5 %) is answered and its hook holds it
+    // The first report (5 %) is answered and its hook holds it.
+    const { collection, taskId, col, release } = await startGatedVectors(150);
     // The first batch was stored and the second report sent while the first one is still held;
     // the processor stops at that second report (it waits for the first), so no third batch.
     await waitFor(async () => (await svc.rpc('TASK.get_task_status', { args: [taskId] })).body.data.progress.progress_percent === 35, 10000, 'second report recorded');
     expect(await svc.core.deps.redis.hlen(keys.vectors('default', collection))).toBe(50);
-    gates.delete(taskId);
-    g.release.resolve();
+    release();
     await waitFor(() => terminalOf(col.messages, taskId).length === 1, 10000, 'task completes');
     const ev = taskEvents(col.messages, taskId);
     expect(ev.map((e) => [e.status, e.progress])).toEqual([['queued', 0], ['started', 0], ['processing', 5], ['processing', 35], ['processing', 65], ['processing', 95], ['completed', 100]]);
